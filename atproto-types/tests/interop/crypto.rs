@@ -1,0 +1,1 @@
+//! Vectors for crypto: being written.

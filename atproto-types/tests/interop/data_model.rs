@@ -1,0 +1,1 @@
+//! Vectors for data_model: being written.

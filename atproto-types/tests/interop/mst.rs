@@ -1,0 +1,1 @@
+//! Vectors for mst: being written.
