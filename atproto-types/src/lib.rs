@@ -7,5 +7,6 @@
 
 pub use atproto_crypto as crypto;
 pub use atproto_data as data;
+pub use atproto_lexicon as lexicon;
 pub use atproto_repo as repo;
 pub use atproto_syntax as syntax;
