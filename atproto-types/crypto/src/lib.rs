@@ -37,7 +37,7 @@ mod private;
 mod public;
 
 pub use algorithm::Algorithm;
-pub use error::{Error, KeyError, VerifyError};
+pub use error::{Error, KeyError, KeyKind, VerifyError};
 pub use private::PrivateKey;
 pub use public::PublicKey;
 
