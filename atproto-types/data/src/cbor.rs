@@ -1,0 +1,460 @@
+//! Canonical DAG-CBOR encoding and strict decoding.
+//!
+//! Encoding rules (DAG-CBOR): shortest-form arguments, definite lengths,
+//! map keys sorted by length then bytewise, links as tag 42 over a byte
+//! string holding `0x00` followed by the binary CID. No floats.
+//!
+//! The decoder accepts exactly that form and nothing else, never allocates
+//! more than the remaining input could hold, and bounds nesting depth.
+
+use std::collections::BTreeMap;
+
+use cid::{Cid, Version};
+
+use crate::error::{DataErrorKind, DecodeError, DecodeErrorKind};
+use crate::model::{
+    check_cid, check_container_len, check_key_len, check_map_fields, is_reserved_key,
+    MAX_NESTED_LEVELS,
+};
+use crate::value::Value;
+
+const MAJOR_UNSIGNED: u8 = 0;
+const MAJOR_NEGATIVE: u8 = 1;
+const MAJOR_BYTES: u8 = 2;
+const MAJOR_TEXT: u8 = 3;
+const MAJOR_ARRAY: u8 = 4;
+const MAJOR_MAP: u8 = 5;
+const MAJOR_TAG: u8 = 6;
+const MAJOR_SIMPLE: u8 = 7;
+
+const TAG_CID: u64 = 42;
+const FALSE: u8 = 0xf4;
+const TRUE: u8 = 0xf5;
+const NULL: u8 = 0xf6;
+
+// ---------------------------------------------------------------- encoding
+
+/// Encode a value as canonical DAG-CBOR.
+pub fn to_dag_cbor(v: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(encoded_len(v));
+    write_dag_cbor(v, &mut out);
+    out
+}
+
+/// Append the canonical DAG-CBOR encoding of a value to `out`.
+pub fn write_dag_cbor(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Null => out.push(NULL),
+        Value::Bool(false) => out.push(FALSE),
+        Value::Bool(true) => out.push(TRUE),
+        Value::Integer(i) => {
+            if *i >= 0 {
+                write_header(out, MAJOR_UNSIGNED, *i as u64);
+            } else {
+                // -1 - i, which is !i for two's complement; never overflows.
+                write_header(out, MAJOR_NEGATIVE, !*i as u64);
+            }
+        }
+        Value::String(s) => {
+            write_header(out, MAJOR_TEXT, s.len() as u64);
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::Bytes(b) => {
+            write_header(out, MAJOR_BYTES, b.len() as u64);
+            out.extend_from_slice(b);
+        }
+        Value::Link(c) => {
+            write_header(out, MAJOR_TAG, TAG_CID);
+            write_header(out, MAJOR_BYTES, 1 + cid_len(c) as u64);
+            out.push(0x00);
+            write_cid(out, c);
+        }
+        Value::Array(a) => {
+            write_header(out, MAJOR_ARRAY, a.len() as u64);
+            for item in a {
+                write_dag_cbor(item, out);
+            }
+        }
+        Value::Map(m) => {
+            write_header(out, MAJOR_MAP, m.len() as u64);
+            // A BTreeMap iterates bytewise; a stable sort by length turns
+            // that into the canonical length-first, then bytewise order.
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            entries.sort_by_key(|(k, _)| k.len());
+            for (k, item) in entries {
+                write_header(out, MAJOR_TEXT, k.len() as u64);
+                out.extend_from_slice(k.as_bytes());
+                write_dag_cbor(item, out);
+            }
+        }
+    }
+}
+
+fn write_header(out: &mut Vec<u8>, major: u8, n: u64) {
+    let m = major << 5;
+    if n < 24 {
+        out.push(m | n as u8);
+    } else if n <= u64::from(u8::MAX) {
+        out.push(m | 24);
+        out.push(n as u8);
+    } else if n <= u64::from(u16::MAX) {
+        out.push(m | 25);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else if n <= u64::from(u32::MAX) {
+        out.push(m | 26);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    } else {
+        out.push(m | 27);
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+}
+
+fn header_len(n: u64) -> usize {
+    if n < 24 {
+        1
+    } else if n <= u64::from(u8::MAX) {
+        2
+    } else if n <= u64::from(u16::MAX) {
+        3
+    } else if n <= u64::from(u32::MAX) {
+        5
+    } else {
+        9
+    }
+}
+
+fn varint_len(mut n: u64) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
+}
+
+fn write_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Length of the binary CID (same bytes as `Cid::to_bytes`).
+fn cid_len(c: &Cid) -> usize {
+    let h = c.hash();
+    let mh = varint_len(h.code()) + varint_len(u64::from(h.size())) + h.digest().len();
+    match c.version() {
+        Version::V0 => mh,
+        Version::V1 => varint_len(1) + varint_len(c.codec()) + mh,
+    }
+}
+
+/// Write the binary CID (same bytes as `Cid::to_bytes`) without going
+/// through `io::Write`.
+fn write_cid(out: &mut Vec<u8>, c: &Cid) {
+    if c.version() == Version::V1 {
+        write_varint(out, 1);
+        write_varint(out, c.codec());
+    }
+    let h = c.hash();
+    write_varint(out, h.code());
+    write_varint(out, u64::from(h.size()));
+    out.extend_from_slice(h.digest());
+}
+
+/// Exact size of the canonical encoding.
+fn encoded_len(v: &Value) -> usize {
+    match v {
+        Value::Null | Value::Bool(_) => 1,
+        Value::Integer(i) => header_len(if *i >= 0 { *i as u64 } else { !*i as u64 }),
+        Value::String(s) => header_len(s.len() as u64) + s.len(),
+        Value::Bytes(b) => header_len(b.len() as u64) + b.len(),
+        Value::Link(c) => {
+            let n = 1 + cid_len(c);
+            2 + header_len(n as u64) + n
+        }
+        Value::Array(a) => header_len(a.len() as u64) + a.iter().map(encoded_len).sum::<usize>(),
+        Value::Map(m) => {
+            header_len(m.len() as u64)
+                + m.iter()
+                    .map(|(k, item)| header_len(k.len() as u64) + k.len() + encoded_len(item))
+                    .sum::<usize>()
+        }
+    }
+}
+
+// ---------------------------------------------------------------- decoding
+
+/// Decode exactly one strict DAG-CBOR item filling all of `bytes`, checking
+/// the data-model rules, with nesting bounded by [`MAX_NESTED_LEVELS`].
+pub fn from_dag_cbor(bytes: &[u8]) -> Result<Value, DecodeError> {
+    from_dag_cbor_with_max_depth(bytes, MAX_NESTED_LEVELS)
+}
+
+/// [`from_dag_cbor`] with another nesting limit (containers; the top-level
+/// container is level 1). Keep it modest: decoding recurses once per level.
+pub fn from_dag_cbor_with_max_depth(bytes: &[u8], max_depth: usize) -> Result<Value, DecodeError> {
+    let mut d = Decoder {
+        buf: bytes,
+        pos: 0,
+        max_depth,
+    };
+    let v = d.value(0)?;
+    if d.pos != bytes.len() {
+        return Err(DecodeError::new(
+            d.pos,
+            DecodeErrorKind::TrailingBytes(bytes.len() - d.pos),
+        ));
+    }
+    Ok(v)
+}
+
+/// Decode one strict DAG-CBOR item from the start of `bytes`, returning it
+/// and the number of bytes it used (for concatenated items, such as an
+/// event-stream frame's header and body).
+pub fn decode_prefix(bytes: &[u8]) -> Result<(Value, usize), DecodeError> {
+    let mut d = Decoder {
+        buf: bytes,
+        pos: 0,
+        max_depth: MAX_NESTED_LEVELS,
+    };
+    let v = d.value(0)?;
+    Ok((v, d.pos))
+}
+
+struct Decoder<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    max_depth: usize,
+}
+
+fn major_name(major: u8) -> &'static str {
+    match major {
+        MAJOR_UNSIGNED | MAJOR_NEGATIVE => "integer",
+        MAJOR_BYTES => "byte string",
+        MAJOR_TEXT => "text string",
+        MAJOR_ARRAY => "array",
+        MAJOR_MAP => "map",
+        MAJOR_TAG => "tag",
+        _ => "simple value or float",
+    }
+}
+
+impl<'a> Decoder<'a> {
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn err(&self, at: usize, kind: DecodeErrorKind) -> DecodeError {
+        DecodeError::new(at, kind)
+    }
+
+    fn byte(&mut self) -> Result<u8, DecodeError> {
+        match self.buf.get(self.pos) {
+            Some(b) => {
+                self.pos += 1;
+                Ok(*b)
+            }
+            None => Err(self.err(self.pos, DecodeErrorKind::UnexpectedEof)),
+        }
+    }
+
+    fn take(&mut self, len: u64, at: usize) -> Result<&'a [u8], DecodeError> {
+        let remaining = self.remaining();
+        if len > remaining as u64 {
+            return Err(self.err(at, DecodeErrorKind::LengthExceedsInput { len, remaining }));
+        }
+        let start = self.pos;
+        self.pos += len as usize;
+        Ok(&self.buf[start..self.pos])
+    }
+
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let at = self.pos;
+        match self.buf.get(at..at + N) {
+            Some(s) => {
+                let mut a = [0u8; N];
+                a.copy_from_slice(s);
+                self.pos += N;
+                Ok(a)
+            }
+            None => Err(self.err(at, DecodeErrorKind::UnexpectedEof)),
+        }
+    }
+
+    /// The argument of a header (majors 0-6) in shortest form.
+    fn argument(&mut self, info: u8, at: usize) -> Result<u64, DecodeError> {
+        let (n, min) = match info {
+            0..=23 => return Ok(u64::from(info)),
+            24 => (u64::from(self.fixed::<1>()?[0]), 24),
+            25 => (u64::from(u16::from_be_bytes(self.fixed()?)), 0x100),
+            26 => (u64::from(u32::from_be_bytes(self.fixed()?)), 0x1_0000),
+            27 => (u64::from_be_bytes(self.fixed()?), 0x1_0000_0000),
+            31 => return Err(self.err(at, DecodeErrorKind::IndefiniteLength)),
+            _ => return Err(self.err(at, DecodeErrorKind::ReservedAdditionalInfo(info))),
+        };
+        if n < min {
+            return Err(self.err(at, DecodeErrorKind::NonMinimal(n)));
+        }
+        Ok(n)
+    }
+
+    fn enter(&self, depth: usize, at: usize) -> Result<(), DecodeError> {
+        if depth >= self.max_depth {
+            Err(self.err(
+                at,
+                DecodeErrorKind::DataModel(DataErrorKind::TooDeep(self.max_depth)),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn text(&mut self, len: u64, at: usize) -> Result<&'a str, DecodeError> {
+        let raw = self.take(len, at)?;
+        std::str::from_utf8(raw).map_err(|_| self.err(at, DecodeErrorKind::InvalidUtf8))
+    }
+
+    /// One item; `depth` counts the containers around it.
+    fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
+        let at = self.pos;
+        let ib = self.byte()?;
+        let major = ib >> 5;
+        let info = ib & 0x1f;
+        if major == MAJOR_SIMPLE {
+            return match ib {
+                FALSE => Ok(Value::Bool(false)),
+                TRUE => Ok(Value::Bool(true)),
+                NULL => Ok(Value::Null),
+                0xf9..=0xfb => Err(self.err(at, DecodeErrorKind::Float)),
+                0xfc..=0xfe => Err(self.err(at, DecodeErrorKind::ReservedAdditionalInfo(info))),
+                0xff => Err(self.err(at, DecodeErrorKind::UnexpectedBreak)),
+                0xf8 => {
+                    let s = self.fixed::<1>()?[0];
+                    Err(self.err(at, DecodeErrorKind::UnsupportedSimple(s)))
+                }
+                _ => Err(self.err(at, DecodeErrorKind::UnsupportedSimple(info))),
+            };
+        }
+        let n = self.argument(info, at)?;
+        match major {
+            MAJOR_UNSIGNED => i64::try_from(n)
+                .map(Value::Integer)
+                .map_err(|_| self.err(at, DecodeErrorKind::IntegerOutOfRange)),
+            MAJOR_NEGATIVE => i64::try_from(n)
+                .map(|n| Value::Integer(!n))
+                .map_err(|_| self.err(at, DecodeErrorKind::IntegerOutOfRange)),
+            MAJOR_BYTES => Ok(Value::Bytes(self.take(n, at)?.to_vec())),
+            MAJOR_TEXT => Ok(Value::String(self.text(n, at)?.to_owned())),
+            MAJOR_ARRAY => {
+                self.enter(depth, at)?;
+                check_container_len(n).map_err(|k| self.err(at, DecodeErrorKind::DataModel(k)))?;
+                // Every item takes at least one byte.
+                let remaining = self.remaining();
+                if n > remaining as u64 {
+                    return Err(self.err(
+                        at,
+                        DecodeErrorKind::LengthExceedsInput { len: n, remaining },
+                    ));
+                }
+                let mut items = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    items.push(self.value(depth + 1)?);
+                }
+                Ok(Value::Array(items))
+            }
+            MAJOR_MAP => self.map(n, depth, at),
+            MAJOR_TAG => {
+                if n != TAG_CID {
+                    return Err(self.err(at, DecodeErrorKind::UnsupportedTag(n)));
+                }
+                self.link()
+            }
+            _ => Err(self.err(at, DecodeErrorKind::ReservedAdditionalInfo(info))),
+        }
+    }
+
+    fn map(&mut self, n: u64, depth: usize, at: usize) -> Result<Value, DecodeError> {
+        self.enter(depth, at)?;
+        check_container_len(n).map_err(|k| self.err(at, DecodeErrorKind::DataModel(k)))?;
+        // Every entry takes at least two bytes.
+        let remaining = self.remaining();
+        if n > (remaining / 2) as u64 {
+            return Err(self.err(
+                at,
+                DecodeErrorKind::LengthExceedsInput { len: n, remaining },
+            ));
+        }
+        let mut map = BTreeMap::new();
+        let mut prev: Option<&'a str> = None;
+        for _ in 0..n {
+            let key_at = self.pos;
+            let kb = self.byte()?;
+            let kmajor = kb >> 5;
+            if kmajor != MAJOR_TEXT {
+                return Err(self.err(key_at, DecodeErrorKind::NonStringKey(major_name(kmajor))));
+            }
+            let klen = self.argument(kb & 0x1f, key_at)?;
+            check_key_len(klen).map_err(|k| self.err(key_at, DecodeErrorKind::DataModel(k)))?;
+            let key = self.text(klen, key_at)?;
+            if let Some(p) = prev {
+                match (p.len(), p.as_bytes()).cmp(&(key.len(), key.as_bytes())) {
+                    std::cmp::Ordering::Less => {}
+                    std::cmp::Ordering::Equal => {
+                        return Err(self.err(key_at, DecodeErrorKind::DuplicateKey(key.to_owned())))
+                    }
+                    std::cmp::Ordering::Greater => {
+                        return Err(self.err(
+                            key_at,
+                            DecodeErrorKind::KeyOrder {
+                                key: key.to_owned(),
+                                previous: p.to_owned(),
+                            },
+                        ))
+                    }
+                }
+            }
+            if is_reserved_key(key) {
+                return Err(self.err(
+                    key_at,
+                    DecodeErrorKind::DataModel(DataErrorKind::ReservedKey(key.to_owned())),
+                ));
+            }
+            prev = Some(key);
+            let item = self.value(depth + 1)?;
+            map.insert(key.to_owned(), item);
+        }
+        check_map_fields(&map)
+            .map_err(|e| self.err(at, DecodeErrorKind::DataModel(e.kind().clone())))?;
+        Ok(Value::Map(map))
+    }
+
+    /// The content of tag 42: a byte string `0x00 || binary CID`.
+    fn link(&mut self) -> Result<Value, DecodeError> {
+        let at = self.pos;
+        let ib = self.byte()?;
+        let major = ib >> 5;
+        if major != MAJOR_BYTES {
+            return Err(self.err(at, DecodeErrorKind::LinkNotBytes(major_name(major))));
+        }
+        let len = self.argument(ib & 0x1f, at)?;
+        let raw = self.take(len, at)?;
+        let Some((&0x00, cid_bytes)) = raw.split_first() else {
+            return Err(self.err(at, DecodeErrorKind::LinkMissingPrefix));
+        };
+        let mut reader = cid_bytes;
+        let cid = Cid::read_bytes(&mut reader)
+            .map_err(|e| self.err(at, DecodeErrorKind::InvalidCid(e.to_string())))?;
+        check_cid(&cid).map_err(|k| self.err(at, DecodeErrorKind::DataModel(k)))?;
+        if !reader.is_empty() || cid_len(&cid) != cid_bytes.len() {
+            return Err(self.err(at, DecodeErrorKind::NonCanonicalCid));
+        }
+        let mut canonical = Vec::with_capacity(cid_bytes.len());
+        write_cid(&mut canonical, &cid);
+        if canonical != cid_bytes {
+            return Err(self.err(at, DecodeErrorKind::NonCanonicalCid));
+        }
+        Ok(Value::Link(cid))
+    }
+}

@@ -1,0 +1,216 @@
+//! atproto-JSON: `{"$link": "<cid>"}` for links, `{"$bytes": "<base64>"}`
+//! for bytes, everything else as plain JSON; no floats.
+
+use std::collections::BTreeMap;
+
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine;
+use cid::Cid;
+use serde_json::{Map, Number, Value as Json};
+
+use crate::error::{DataError, DataErrorKind};
+use crate::model::{
+    check_cid, check_container_len, check_key_len, check_map_fields, MAX_NESTED_LEVELS,
+};
+use crate::value::Value;
+
+/// Standard alphabet, accepting input with or without `=` padding,
+/// rejecting non-zero trailing bits.
+pub(crate) const BASE64_LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Standard alphabet, no padding: how `$bytes` is written.
+pub(crate) const BASE64_OUT: GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
+
+/// Largest integer a float holds exactly, with every smaller one
+/// (JavaScript's `Number.MAX_SAFE_INTEGER`).
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+fn json_kind(j: &Json) -> &'static str {
+    match j {
+        Json::Null => "null",
+        Json::Bool(_) => "boolean",
+        Json::Number(_) => "number",
+        Json::String(_) => "string",
+        Json::Array(_) => "array",
+        Json::Object(_) => "object",
+    }
+}
+
+/// Parse a CID string for a link: any multibase the CID library reads, but
+/// only CIDv1.
+pub(crate) fn parse_cid_str(s: &str) -> Result<Cid, DataErrorKind> {
+    let cid = Cid::try_from(s).map_err(|e| DataErrorKind::InvalidCid(format!("{s:?}: {e}")))?;
+    check_cid(&cid)?;
+    Ok(cid)
+}
+
+/// Decode atproto `$bytes` base64 (standard alphabet, padding optional).
+pub(crate) fn decode_base64(s: &str) -> Result<Vec<u8>, DataErrorKind> {
+    BASE64_LENIENT
+        .decode(s)
+        .map_err(|e| DataErrorKind::InvalidBase64(e.to_string()))
+}
+
+/// Encode bytes as atproto `$bytes` base64 (standard alphabet, no padding).
+pub(crate) fn encode_base64(b: &[u8]) -> String {
+    BASE64_OUT.encode(b)
+}
+
+fn number(n: &Number) -> Result<Value, DataErrorKind> {
+    if let Some(i) = n.as_i64() {
+        return Ok(Value::Integer(i));
+    }
+    if n.is_u64() {
+        return Err(DataErrorKind::IntegerOutOfRange(n.to_string()));
+    }
+    match n.as_f64() {
+        // An integer written with a fraction or exponent (`123.0`): accept
+        // it while the float holds it exactly.
+        Some(f) if f.is_finite() && f.fract() == 0.0 => {
+            if f.abs() <= MAX_SAFE_INTEGER {
+                Ok(Value::Integer(f as i64))
+            } else if f.abs() >= 9_223_372_036_854_775_808.0 {
+                Err(DataErrorKind::IntegerOutOfRange(n.to_string()))
+            } else {
+                Err(DataErrorKind::InexactInteger(n.to_string()))
+            }
+        }
+        _ => Err(DataErrorKind::Float(n.to_string())),
+    }
+}
+
+/// A `{"$link": ..}` object (already known to hold the key).
+fn link_object(obj: &Map<String, Json>) -> Result<Value, DataError> {
+    if let Some(k) = obj.keys().find(|k| *k != "$link") {
+        return Err(DataErrorKind::LinkExtraKey(k.clone()).into());
+    }
+    match obj.get("$link") {
+        Some(Json::String(s)) => parse_cid_str(s)
+            .map(Value::Link)
+            .map_err(|e| DataError::new(e).in_key("$link")),
+        Some(other) => {
+            Err(DataError::new(DataErrorKind::LinkNotString(json_kind(other))).in_key("$link"))
+        }
+        None => Err(DataErrorKind::MissingField("$link").into()),
+    }
+}
+
+/// A `{"$bytes": ..}` object (already known to hold the key).
+fn bytes_object(obj: &Map<String, Json>) -> Result<Value, DataError> {
+    if let Some(k) = obj.keys().find(|k| *k != "$bytes") {
+        return Err(DataErrorKind::BytesExtraKey(k.clone()).into());
+    }
+    match obj.get("$bytes") {
+        Some(Json::String(s)) => decode_base64(s)
+            .map(Value::Bytes)
+            .map_err(|e| DataError::new(e).in_key("$bytes")),
+        Some(other) => {
+            Err(DataError::new(DataErrorKind::BytesNotString(json_kind(other))).in_key("$bytes"))
+        }
+        None => Err(DataErrorKind::MissingField("$bytes").into()),
+    }
+}
+
+fn from_json_at(j: &Json, depth: usize) -> Result<Value, DataError> {
+    match j {
+        Json::Null => Ok(Value::Null),
+        Json::Bool(b) => Ok(Value::Bool(*b)),
+        Json::Number(n) => number(n).map_err(DataError::new),
+        Json::String(s) => Ok(Value::String(s.clone())),
+        Json::Array(a) => {
+            if depth >= MAX_NESTED_LEVELS {
+                return Err(DataErrorKind::TooDeep(MAX_NESTED_LEVELS).into());
+            }
+            check_container_len(a.len() as u64)?;
+            let mut out = Vec::with_capacity(a.len());
+            for (i, item) in a.iter().enumerate() {
+                out.push(from_json_at(item, depth + 1).map_err(|e| e.in_index(i))?);
+            }
+            Ok(Value::Array(out))
+        }
+        Json::Object(obj) => {
+            if obj.contains_key("$link") {
+                return link_object(obj);
+            }
+            if obj.contains_key("$bytes") {
+                return bytes_object(obj);
+            }
+            if depth >= MAX_NESTED_LEVELS {
+                return Err(DataErrorKind::TooDeep(MAX_NESTED_LEVELS).into());
+            }
+            check_container_len(obj.len() as u64)?;
+            let mut map = BTreeMap::new();
+            for (k, item) in obj {
+                check_key_len(k.len() as u64).map_err(|e| DataError::new(e).in_key(k))?;
+                let v = from_json_at(item, depth + 1).map_err(|e| e.in_key(k))?;
+                map.insert(k.clone(), v);
+            }
+            check_map_fields(&map)?;
+            Ok(Value::Map(map))
+        }
+    }
+}
+
+impl Value {
+    /// Read atproto-JSON. Rejects floats (a number with a fraction or
+    /// exponent is accepted only when it is an integer a float holds
+    /// exactly, like `123.0`), integers outside i64, malformed `$link` and
+    /// `$bytes` objects (wrong type, extra keys, bad CID or base64), `$type`
+    /// that is not a non-empty string, malformed `$type: blob` maps, and
+    /// nesting deeper than [`MAX_NESTED_LEVELS`](crate::MAX_NESTED_LEVELS).
+    pub fn from_json(j: &Json) -> Result<Value, DataError> {
+        from_json_at(j, 0)
+    }
+
+    /// [`Value::from_json`], also requiring an object at the top level (as
+    /// for records and other atproto data nodes).
+    pub fn from_json_object(j: &Json) -> Result<Value, DataError> {
+        match j {
+            Json::Object(obj) if !obj.contains_key("$link") && !obj.contains_key("$bytes") => {
+                from_json_at(j, 0)
+            }
+            Json::Object(_) => {
+                let v = from_json_at(j, 0)?;
+                Err(DataErrorKind::NotAnObject(v.kind_name()).into())
+            }
+            other => Err(DataErrorKind::NotAnObject(json_kind(other)).into()),
+        }
+    }
+
+    /// Parse atproto-JSON text ([`Value::from_json`] on the parsed JSON).
+    pub fn from_json_str(s: &str) -> Result<Value, DataError> {
+        let j: Json = serde_json::from_str(s)
+            .map_err(|e| DataError::new(DataErrorKind::Serde(format!("invalid JSON: {e}"))))?;
+        Value::from_json(&j)
+    }
+
+    /// Write atproto-JSON: links as `{"$link": "<base32 CID>"}`, bytes as
+    /// `{"$bytes": "<base64, no padding>"}`.
+    pub fn to_json(&self) -> Json {
+        match self {
+            Value::Null => Json::Null,
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Integer(i) => Json::Number((*i).into()),
+            Value::String(s) => Json::String(s.clone()),
+            Value::Bytes(b) => {
+                let mut m = Map::new();
+                m.insert("$bytes".to_owned(), Json::String(encode_base64(b)));
+                Json::Object(m)
+            }
+            Value::Link(c) => {
+                let mut m = Map::new();
+                m.insert("$link".to_owned(), Json::String(c.to_string()));
+                Json::Object(m)
+            }
+            Value::Array(a) => Json::Array(a.iter().map(Value::to_json).collect()),
+            Value::Map(m) => {
+                Json::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            }
+        }
+    }
+}
