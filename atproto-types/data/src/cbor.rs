@@ -458,3 +458,305 @@ impl<'a> Decoder<'a> {
         Ok(Value::Link(cid))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{cid_for_dag_cbor, cid_for_raw};
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("test hex"))
+            .collect()
+    }
+
+    fn enc(v: &Value) -> String {
+        to_dag_cbor(v).iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn kind(h: &str) -> DecodeErrorKind {
+        match from_dag_cbor(&hex(h)) {
+            Ok(v) => panic!("{h} decoded to {v:?}"),
+            Err(e) => e.kind,
+        }
+    }
+
+    #[test]
+    fn integers_use_shortest_form() {
+        let cases: &[(i64, &str)] = &[
+            (0, "00"),
+            (23, "17"),
+            (24, "1818"),
+            (255, "18ff"),
+            (256, "190100"),
+            (65535, "19ffff"),
+            (65536, "1a00010000"),
+            (4294967295, "1affffffff"),
+            (4294967296, "1b0000000100000000"),
+            (i64::MAX, "1b7fffffffffffffff"),
+            (-1, "20"),
+            (-24, "37"),
+            (-25, "3818"),
+            (-256, "38ff"),
+            (-257, "390100"),
+            (i64::MIN, "3b7fffffffffffffff"),
+        ];
+        for (i, h) in cases {
+            assert_eq!(enc(&Value::Integer(*i)), *h, "{i}");
+            assert_eq!(from_dag_cbor(&hex(h)), Ok(Value::Integer(*i)), "{h}");
+        }
+    }
+
+    #[test]
+    fn scalars_and_containers() {
+        assert_eq!(enc(&Value::Null), "f6");
+        assert_eq!(enc(&Value::Bool(true)), "f5");
+        assert_eq!(enc(&Value::Bool(false)), "f4");
+        assert_eq!(enc(&Value::from("a")), "6161");
+        assert_eq!(enc(&Value::Bytes(vec![1, 2])), "420102");
+        assert_eq!(enc(&Value::Array(vec![])), "80");
+        assert_eq!(enc(&Value::empty_map()), "a0");
+        let long = "x".repeat(300);
+        let e = to_dag_cbor(&Value::from(long.as_str()));
+        assert_eq!(&e[..3], &[0x79, 0x01, 0x2c]);
+        assert_eq!(e.len(), 303);
+    }
+
+    #[test]
+    fn map_keys_are_length_first() {
+        let v = Value::map_from_iter([
+            ("b", Value::from(1)),
+            ("aa", Value::from(2)),
+            ("a", Value::from(3)),
+            ("ab", Value::from(4)),
+        ]);
+        // a, b, aa, ab
+        assert_eq!(enc(&v), "a461610361620162616102626162 04".replace(' ', ""));
+        assert_eq!(from_dag_cbor(&to_dag_cbor(&v)), Ok(v));
+    }
+
+    #[test]
+    fn links() {
+        let cid = cid_for_raw(b"blob");
+        let v = Value::Link(cid);
+        let e = to_dag_cbor(&v);
+        assert_eq!(&e[..4], &[0xd8, 0x2a, 0x58, 0x25]);
+        assert_eq!(e[4], 0x00);
+        assert_eq!(&e[5..], cid.to_bytes().as_slice());
+        assert_eq!(from_dag_cbor(&e), Ok(v));
+    }
+
+    #[test]
+    fn encoded_len_is_exact() {
+        let v = Value::map_from_iter([
+            ("l", Value::Link(cid_for_dag_cbor(b"x"))),
+            ("s", Value::from("x".repeat(70000).as_str())),
+            ("n", Value::Integer(-70000)),
+            ("a", Value::Array(vec![Value::Bytes(vec![0; 300]); 30])),
+        ]);
+        let bytes = to_dag_cbor(&v);
+        assert_eq!(bytes.len(), encoded_len(&v));
+    }
+
+    #[test]
+    fn rejects_floats_and_specials() {
+        assert_eq!(kind("f93c00"), DecodeErrorKind::Float);
+        assert_eq!(kind("fa3f800000"), DecodeErrorKind::Float);
+        assert_eq!(kind("fb3ff0000000000000"), DecodeErrorKind::Float);
+        assert_eq!(kind("f7"), DecodeErrorKind::UnsupportedSimple(23));
+        assert_eq!(kind("f0"), DecodeErrorKind::UnsupportedSimple(16));
+        assert_eq!(kind("f820"), DecodeErrorKind::UnsupportedSimple(32));
+        assert_eq!(kind("ff"), DecodeErrorKind::UnexpectedBreak);
+        assert_eq!(kind("fc"), DecodeErrorKind::ReservedAdditionalInfo(28));
+        assert_eq!(kind("1c"), DecodeErrorKind::ReservedAdditionalInfo(28));
+    }
+
+    #[test]
+    fn rejects_indefinite_and_non_minimal() {
+        for h in ["5f4100ff", "7f6161ff", "9f01ff", "bf616101ff"] {
+            assert_eq!(kind(h), DecodeErrorKind::IndefiniteLength, "{h}");
+        }
+        assert_eq!(kind("1817"), DecodeErrorKind::NonMinimal(23));
+        assert_eq!(kind("1900ff"), DecodeErrorKind::NonMinimal(255));
+        assert_eq!(kind("1a0000ffff"), DecodeErrorKind::NonMinimal(65535));
+        assert_eq!(
+            kind("1b00000000ffffffff"),
+            DecodeErrorKind::NonMinimal(0xffff_ffff)
+        );
+        assert_eq!(kind("3817"), DecodeErrorKind::NonMinimal(23));
+        assert_eq!(kind("780161"), DecodeErrorKind::NonMinimal(1));
+        assert_eq!(kind("9800"), DecodeErrorKind::NonMinimal(0));
+        assert_eq!(kind("b800"), DecodeErrorKind::NonMinimal(0));
+        // A non-minimal length on a map key.
+        assert_eq!(kind("a178016101"), DecodeErrorKind::NonMinimal(1));
+    }
+
+    #[test]
+    fn rejects_out_of_range_integers() {
+        assert_eq!(
+            kind("1b8000000000000000"),
+            DecodeErrorKind::IntegerOutOfRange
+        );
+        assert_eq!(
+            kind("1bffffffffffffffff"),
+            DecodeErrorKind::IntegerOutOfRange
+        );
+        assert_eq!(
+            kind("3b8000000000000000"),
+            DecodeErrorKind::IntegerOutOfRange
+        );
+    }
+
+    #[test]
+    fn rejects_bad_maps() {
+        assert_eq!(kind("a10101"), DecodeErrorKind::NonStringKey("integer"));
+        assert_eq!(
+            kind("a1410101"),
+            DecodeErrorKind::NonStringKey("byte string")
+        );
+        assert_eq!(
+            kind("a2616101616102"),
+            DecodeErrorKind::DuplicateKey("a".into())
+        );
+        assert_eq!(
+            kind("a2616201616101"),
+            DecodeErrorKind::KeyOrder {
+                key: "a".into(),
+                previous: "b".into()
+            }
+        );
+        // "aa" before "b": bytewise order, but not length-first.
+        assert_eq!(
+            kind("a2626161016162 01".replace(' ', "").as_str()),
+            DecodeErrorKind::KeyOrder {
+                key: "b".into(),
+                previous: "aa".into()
+            }
+        );
+        assert_eq!(
+            kind("a1652474797065f6"),
+            DecodeErrorKind::DataModel(DataErrorKind::TypeNotString("null"))
+        );
+        assert_eq!(
+            kind("a165247479706560"),
+            DecodeErrorKind::DataModel(DataErrorKind::TypeEmpty)
+        );
+        assert_eq!(
+            kind("a165246c696e6b6161"),
+            DecodeErrorKind::DataModel(DataErrorKind::ReservedKey("$link".into()))
+        );
+    }
+
+    #[test]
+    fn rejects_bad_tags_and_links() {
+        assert_eq!(kind("c000"), DecodeErrorKind::UnsupportedTag(0));
+        assert_eq!(kind("d82b00"), DecodeErrorKind::UnsupportedTag(43));
+        assert_eq!(kind("d9002a4100"), DecodeErrorKind::NonMinimal(42));
+        assert_eq!(
+            kind("d82a6161"),
+            DecodeErrorKind::LinkNotBytes("text string")
+        );
+        assert_eq!(kind("d82a40"), DecodeErrorKind::LinkMissingPrefix);
+        let cid = cid_for_raw(b"x").to_bytes();
+        let mut bad_prefix = vec![0xd8, 0x2a, 0x58, (cid.len() + 1) as u8, 0x01];
+        bad_prefix.extend_from_slice(&cid);
+        assert_eq!(
+            from_dag_cbor(&bad_prefix).map_err(|e| e.kind),
+            Err(DecodeErrorKind::LinkMissingPrefix)
+        );
+        let mut trailing = vec![0xd8, 0x2a, 0x58, (cid.len() + 2) as u8, 0x00];
+        trailing.extend_from_slice(&cid);
+        trailing.push(0);
+        assert_eq!(
+            from_dag_cbor(&trailing).map_err(|e| e.kind),
+            Err(DecodeErrorKind::NonCanonicalCid)
+        );
+        // CIDv0 (bare sha2-256 multihash).
+        let mut v0 = vec![0xd8, 0x2a, 0x58, 35, 0x00, 0x12, 0x20];
+        v0.extend_from_slice(&[7; 32]);
+        assert_eq!(
+            from_dag_cbor(&v0).map_err(|e| e.kind),
+            Err(DecodeErrorKind::DataModel(DataErrorKind::CidV0))
+        );
+        // Truncated CID.
+        let mut short = vec![0xd8, 0x2a, 0x4a, 0x00];
+        short.extend_from_slice(&cid[..9]);
+        let e = from_dag_cbor(&short).map_err(|e| e.kind);
+        assert!(matches!(e, Err(DecodeErrorKind::InvalidCid(_))), "{e:?}");
+    }
+
+    #[test]
+    fn rejects_truncation_trailing_and_bad_utf8() {
+        assert_eq!(kind(""), DecodeErrorKind::UnexpectedEof);
+        assert_eq!(kind("0000"), DecodeErrorKind::TrailingBytes(1));
+        assert_eq!(kind("62c328"), DecodeErrorKind::InvalidUtf8);
+        assert_eq!(kind("19"), DecodeErrorKind::UnexpectedEof);
+        assert_eq!(kind("811a00"), DecodeErrorKind::UnexpectedEof);
+        assert_eq!(
+            kind("8201"),
+            DecodeErrorKind::LengthExceedsInput {
+                len: 2,
+                remaining: 1
+            }
+        );
+        // Huge declared lengths are refused before allocating.
+        assert_eq!(
+            kind("5b00000001000000000102"),
+            DecodeErrorKind::LengthExceedsInput {
+                len: 1 << 32,
+                remaining: 2
+            }
+        );
+        assert_eq!(
+            kind("9a0001000001"),
+            DecodeErrorKind::LengthExceedsInput {
+                len: 65536,
+                remaining: 1
+            }
+        );
+        assert_eq!(
+            kind("9b0000000100000000"),
+            DecodeErrorKind::DataModel(DataErrorKind::ContainerTooLong {
+                len: 1 << 32,
+                max: crate::MAX_CONTAINER_LEN
+            })
+        );
+    }
+
+    #[test]
+    fn depth_is_bounded() {
+        let nest = |n: usize| {
+            let mut b = vec![0x81; n - 1];
+            b.push(0x80);
+            b
+        };
+        assert!(from_dag_cbor(&nest(MAX_NESTED_LEVELS)).is_ok());
+        assert_eq!(
+            from_dag_cbor(&nest(MAX_NESTED_LEVELS + 1)).map_err(|e| e.kind),
+            Err(DecodeErrorKind::DataModel(DataErrorKind::TooDeep(
+                MAX_NESTED_LEVELS
+            )))
+        );
+        // Far deeper input fails fast, without recursion trouble.
+        assert!(from_dag_cbor(&nest(1_000_000)).is_err());
+        assert!(from_dag_cbor_with_max_depth(&nest(100), 100).is_ok());
+    }
+
+    #[test]
+    fn decode_prefix_reports_length() {
+        let mut b = to_dag_cbor(&Value::map_from_iter([("op", Value::from(1))]));
+        let first = b.len();
+        b.extend(to_dag_cbor(&Value::from("body")));
+        let (v, used) = decode_prefix(&b).expect("prefix");
+        assert_eq!(used, first);
+        assert_eq!(v.get_i64("op"), Some(1));
+        assert_eq!(from_dag_cbor(&b[used..]), Ok(Value::from("body")));
+    }
+
+    #[test]
+    fn error_offsets() {
+        let e = from_dag_cbor(&hex("82 01 f93c00".replace(' ', "").as_str()));
+        assert_eq!(e.map_err(|e| e.offset), Err(2));
+    }
+}

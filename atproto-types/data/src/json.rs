@@ -214,3 +214,192 @@ impl Value {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::{cid_for_dag_cbor, cid_for_raw};
+
+    fn kind(j: Json) -> DataErrorKind {
+        match Value::from_json(&j) {
+            Ok(v) => panic!("{j} accepted as {v:?}"),
+            Err(e) => e.kind().clone(),
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(Value::from_json(&json!(123)), Ok(Value::Integer(123)));
+        assert_eq!(Value::from_json(&json!(123.0)), Ok(Value::Integer(123)));
+        assert_eq!(Value::from_json(&json!(-0.0)), Ok(Value::Integer(0)));
+        assert_eq!(
+            Value::from_json(&json!(i64::MIN)),
+            Ok(Value::Integer(i64::MIN))
+        );
+        assert_eq!(
+            Value::from_json(&json!(i64::MAX)),
+            Ok(Value::Integer(i64::MAX))
+        );
+        let parsed: Json = serde_json::from_str("1e2").expect("json");
+        assert_eq!(Value::from_json(&parsed), Ok(Value::Integer(100)));
+        assert!(matches!(kind(json!(123.456)), DataErrorKind::Float(_)));
+        assert!(matches!(kind(json!(0.5)), DataErrorKind::Float(_)));
+        assert!(matches!(
+            kind(json!(u64::MAX)),
+            DataErrorKind::IntegerOutOfRange(_)
+        ));
+        assert!(matches!(
+            kind(json!(1e19)),
+            DataErrorKind::IntegerOutOfRange(_)
+        ));
+        assert!(matches!(
+            kind(json!(9007199254740993.0)),
+            DataErrorKind::InexactInteger(_)
+        ));
+        let big: Json = serde_json::from_str("123456789012345678901234567890").expect("json");
+        assert!(matches!(
+            kind(big),
+            DataErrorKind::IntegerOutOfRange(_) | DataErrorKind::Float(_)
+        ));
+    }
+
+    #[test]
+    fn links_and_bytes() {
+        let cid = cid_for_dag_cbor(b"x");
+        let v = Value::from_json(&json!({"$link": cid.to_string()}));
+        assert_eq!(v, Ok(Value::Link(cid)));
+        assert_eq!(
+            Value::Link(cid).to_json(),
+            json!({"$link": cid.to_string()})
+        );
+        assert_eq!(
+            Value::from_json(&json!({"$bytes": "AQID"})),
+            Ok(Value::Bytes(vec![1, 2, 3]))
+        );
+        assert_eq!(
+            Value::from_json(&json!({"$bytes": "AQI="})),
+            Ok(Value::Bytes(vec![1, 2]))
+        );
+        assert_eq!(
+            Value::from_json(&json!({"$bytes": "AQI"})),
+            Ok(Value::Bytes(vec![1, 2]))
+        );
+        assert_eq!(
+            Value::from_json(&json!({"$bytes": ""})),
+            Ok(Value::Bytes(vec![]))
+        );
+        assert_eq!(Value::Bytes(vec![1, 2]).to_json(), json!({"$bytes": "AQI"}));
+        assert_eq!(
+            Value::Bytes(vec![0xfb, 0xff]).to_json(),
+            json!({"$bytes": "+/8"})
+        );
+        // URL-safe alphabet and non-zero trailing bits are not standard base64.
+        assert!(matches!(
+            kind(json!({"$bytes": "-_8"})),
+            DataErrorKind::InvalidBase64(_)
+        ));
+        assert!(matches!(
+            kind(json!({"$bytes": "AQJ"})),
+            DataErrorKind::InvalidBase64(_)
+        ));
+        let v0 = cid::Cid::new_v0(*cid.hash()).expect("v0").to_string();
+        assert_eq!(kind(json!({"$link": v0})), DataErrorKind::CidV0);
+        assert!(matches!(
+            kind(json!({"$link": "bafy"})),
+            DataErrorKind::InvalidCid(_)
+        ));
+        assert_eq!(
+            kind(json!({"$link": cid.to_string(), "$bytes": "AA"})),
+            DataErrorKind::LinkExtraKey("$bytes".into())
+        );
+    }
+
+    #[test]
+    fn type_and_blobs() {
+        let raw = cid_for_raw(b"blob");
+        let good = json!({"$type": "blob", "ref": {"$link": raw.to_string()}, "mimeType": "image/png", "size": 4});
+        assert!(Value::from_json(&good).is_ok());
+        assert!(Value::from_json(&json!({"$type": "com.example.x", "ref": 1})).is_ok());
+        let mut bad = good.clone();
+        bad["size"] = json!(-1);
+        assert_eq!(kind(bad), DataErrorKind::BlobNegativeSize(-1));
+        let mut bad = good.clone();
+        bad["mimeType"] = json!("");
+        assert_eq!(kind(bad), DataErrorKind::BlobEmptyMimeType);
+        let mut bad = good.clone();
+        bad["ref"] = json!({"$link": cid_for_dag_cbor(b"x").to_string()});
+        assert_eq!(kind(bad), DataErrorKind::BlobRefNotRaw(0x71));
+        let mut bad = good.clone();
+        bad["ref"] = json!(raw.to_string());
+        assert!(matches!(
+            kind(bad),
+            DataErrorKind::BlobFieldType { field: "ref", .. }
+        ));
+        let mut bad = good;
+        bad.as_object_mut().map(|m| m.remove("mimeType"));
+        assert_eq!(kind(bad), DataErrorKind::BlobMissingField("mimeType"));
+        assert_eq!(
+            kind(json!({"$type": false})),
+            DataErrorKind::TypeNotString("boolean")
+        );
+        // Nested errors carry their path.
+        let e = Value::from_json(&json!({"a": [0, {"$type": ""}]})).expect_err("empty $type");
+        assert_eq!(e.path_string(), "a[1].$type");
+        assert_eq!(
+            e.to_string(),
+            "at a[1].$type: `$type` must not be an empty string"
+        );
+    }
+
+    #[test]
+    fn top_level_object() {
+        assert!(Value::from_json_object(&json!({"a": 1})).is_ok());
+        assert_eq!(
+            Value::from_json_object(&json!("blah")).map_err(|e| e.kind().clone()),
+            Err(DataErrorKind::NotAnObject("string"))
+        );
+        assert_eq!(
+            Value::from_json_object(&json!({"$bytes": "AA"})).map_err(|e| e.kind().clone()),
+            Err(DataErrorKind::NotAnObject("bytes"))
+        );
+        assert!(Value::from_json(&json!("blah")).is_ok());
+    }
+
+    #[test]
+    fn depth() {
+        let mut j = json!(1);
+        for _ in 0..MAX_NESTED_LEVELS {
+            j = json!([j]);
+        }
+        assert!(Value::from_json(&j).is_ok());
+        // `$link` objects are not containers.
+        let mut l = json!({"$link": cid_for_raw(b"").to_string()});
+        for _ in 0..MAX_NESTED_LEVELS {
+            l = json!({ "k": l });
+        }
+        assert!(Value::from_json(&l).is_ok());
+        let text = serde_json::to_string(&l).expect("json");
+        assert!(serde_json::from_str::<Value>(&text).is_ok());
+        let deeper = json!([j]);
+        assert_eq!(
+            kind(deeper.clone()),
+            DataErrorKind::TooDeep(MAX_NESTED_LEVELS)
+        );
+        let text = serde_json::to_string(&deeper).expect("json");
+        assert!(serde_json::from_str::<Value>(&text).is_err());
+    }
+
+    #[test]
+    fn json_text() {
+        let v = Value::from_json_str(r#"{"a": [1, null, true, "x"], "b": {"$bytes": "AA"}}"#)
+            .expect("valid");
+        assert_eq!(v.get("b"), Some(&Value::Bytes(vec![0])));
+        assert!(Value::from_json_str("{").is_err());
+        assert_eq!(
+            v.to_string(),
+            r#"{"a":[1,null,true,"x"],"b":{"$bytes":"AA"}}"#
+        );
+    }
+}

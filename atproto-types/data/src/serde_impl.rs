@@ -306,3 +306,124 @@ pub fn from_value<T: DeserializeOwned>(v: &Value) -> Result<T, DataError> {
     serde_json::from_value(v.to_json())
         .map_err(|e| DataError::new(DataErrorKind::Serde(e.to_string())))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::{cid_for_dag_cbor, cid_for_raw, to_dag_cbor, Blob, BlobRef};
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Record {
+        #[serde(rename = "$type")]
+        kind: String,
+        text: String,
+        prev: Option<CidLink>,
+        sig: Bytes,
+        image: Blob,
+        extra: Value,
+    }
+
+    fn sample() -> Record {
+        Record {
+            kind: "com.example.post".into(),
+            text: "hi".into(),
+            prev: Some(CidLink(cid_for_dag_cbor(b"prev"))),
+            sig: Bytes(vec![1, 2, 3, 255]),
+            image: Blob::new(cid_for_raw(b"img"), "image/png", 3),
+            extra: Value::map_from_iter([("n", Value::Integer(-5))]),
+        }
+    }
+
+    #[test]
+    fn derived_struct_round_trip() {
+        let r = sample();
+        let v = to_value(&r).expect("to_value");
+        assert_eq!(v.get_link("prev"), Some(&cid_for_dag_cbor(b"prev")));
+        assert_eq!(v.get("sig"), Some(&Value::Bytes(vec![1, 2, 3, 255])));
+        assert_eq!(
+            v.get("image").and_then(|b| b.get_link("ref")),
+            Some(&cid_for_raw(b"img"))
+        );
+        let back: Record = from_value(&v).expect("from_value");
+        assert_eq!(back, r);
+        // Through JSON text as well.
+        let text = serde_json::to_string(&r).expect("json");
+        let back: Record = serde_json::from_str(&text).expect("parse");
+        assert_eq!(back, r);
+        // And DAG-CBOR bytes are stable.
+        assert_eq!(
+            to_dag_cbor(&v),
+            to_dag_cbor(&to_value(&back).expect("to_value"))
+        );
+    }
+
+    #[test]
+    fn value_serde_matches_json_mapping() {
+        let j = json!({
+            "a": {"$link": cid_for_dag_cbor(b"a").to_string()},
+            "b": {"$bytes": "AAEC"},
+            "c": [1, -2, null, false, "s", 3.0],
+        });
+        let via_serde: Value = serde_json::from_value(j.clone()).expect("serde");
+        let via_mapping = Value::from_json(&j).expect("mapping");
+        assert_eq!(via_serde, via_mapping);
+        assert_eq!(
+            serde_json::to_value(&via_serde).expect("ser"),
+            via_serde.to_json()
+        );
+        for bad in [
+            json!({"x": 1.5}),
+            json!({"$link": "nope"}),
+            json!({"$link": 1}),
+            json!({"$bytes": "AA", "x": 1}),
+            json!({"$type": ""}),
+            json!({"$type": "blob", "size": 1, "mimeType": "a/b"}),
+            json!(u64::MAX),
+        ] {
+            assert!(
+                serde_json::from_value::<Value>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrappers_reject_wrong_shapes() {
+        assert!(serde_json::from_value::<CidLink>(json!("bafy")).is_err());
+        assert!(
+            serde_json::from_value::<Bytes>(json!({"$link": cid_for_raw(b"").to_string()}))
+                .is_err()
+        );
+        let b: Bytes = serde_json::from_value(json!({"$bytes": "AQID"})).expect("bytes");
+        assert_eq!(b.as_ref(), &[1, 2, 3]);
+        assert_eq!(
+            serde_json::to_value(&b).expect("ser"),
+            json!({"$bytes": "AQID"})
+        );
+    }
+
+    #[test]
+    fn blob_ref_forms() {
+        let raw = cid_for_raw(b"img");
+        let legacy = json!({"cid": raw.to_string(), "mimeType": "image/jpeg"});
+        let r: BlobRef = serde_json::from_value(legacy.clone()).expect("legacy");
+        assert_eq!(r.cid(), &raw);
+        assert_eq!(r.size(), None);
+        assert_eq!(serde_json::to_value(&r).expect("ser"), legacy);
+        let typed = json!({"$type": "blob", "ref": {"$link": raw.to_string()}, "mimeType": "image/jpeg", "size": 10});
+        let r: BlobRef = serde_json::from_value(typed.clone()).expect("typed");
+        assert_eq!(r.size(), Some(10));
+        assert_eq!(r.mime_type(), "image/jpeg");
+        assert_eq!(serde_json::to_value(&r).expect("ser"), typed);
+        assert!(serde_json::from_value::<BlobRef>(json!({"cid": 1, "mimeType": "a/b"})).is_err());
+        assert!(serde_json::from_value::<BlobRef>(json!({"cid": raw.to_string()})).is_err());
+        assert!(serde_json::from_value::<Blob>(json!({"$type": "x", "ref": 1})).is_err());
+        let v = Value::from_json(&typed).expect("value");
+        let b = Blob::from_value(&v).expect("blob");
+        assert_eq!(b.to_value(), Ok(v));
+        assert!(Blob::new(raw, "a/b", u64::MAX).to_value().is_err());
+    }
+}
