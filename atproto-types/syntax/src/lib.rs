@@ -20,6 +20,24 @@
 //! | [`Language`] | `language` | BCP 47 language tag |
 //! | [`CidString`] | `cid` | CID string syntax |
 //! | [`Uri`] | `uri` | RFC 3986 URI |
+//!
+//! ```
+//! use atproto_syntax::{AtUri, Handle, Tid};
+//!
+//! let uri: AtUri = "at://did:plc:abc/app.bsky.feed.post/3jzfcijpj2z2a".parse()?;
+//! assert_eq!(uri.collection().map(|c| c.name()), Some("post"));
+//!
+//! let handle: Handle = "Alice.Test".parse()?;
+//! assert_eq!(handle.as_str(), "Alice.Test");
+//! assert_eq!(handle.normalized().as_str(), "alice.test");
+//!
+//! let err = "alice".parse::<Handle>().unwrap_err();
+//! assert_eq!(err.reason(), "handle needs at least two segments separated by '.'");
+//!
+//! let (a, b) = (Tid::now(), Tid::now());
+//! assert!(a < b);
+//! # Ok::<(), atproto_syntax::SyntaxError>(())
+//! ```
 
 #[macro_use]
 mod macros;
