@@ -3,6 +3,7 @@
 //! never copied into this repository.
 
 mod interop {
+    mod commit_proof;
     pub mod common;
     mod crypto;
     mod data_model;

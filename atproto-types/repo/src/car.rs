@@ -600,6 +600,9 @@ mod tests {
         let mut car = Vec::new();
         write_varint(&mut car, e.buf.len() as u64);
         car.extend_from_slice(&e.buf);
-        assert!(matches!(load_car(car), Err(CarError::UnsupportedVersion(2))));
+        assert!(matches!(
+            load_car(car),
+            Err(CarError::UnsupportedVersion(2))
+        ));
     }
 }

@@ -21,8 +21,6 @@ pub(crate) const MAJOR_SIMPLE: u8 = 7;
 /// The tag DAG-CBOR uses for CID links.
 const TAG_CID: u64 = 42;
 const NULL: u8 = 0xf6;
-const FALSE: u8 = 0xf4;
-const TRUE: u8 = 0xf5;
 
 /// Why a DAG-CBOR object could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -347,16 +345,6 @@ impl<'a> Decoder<'a> {
             },
         }
     }
-
-    pub(crate) fn bool(&mut self) -> Result<bool, CborError> {
-        match self.byte()? {
-            FALSE => Ok(false),
-            TRUE => Ok(true),
-            _ => Err(CborError::Unexpected {
-                expected: "a boolean",
-            }),
-        }
-    }
 }
 
 /// Read a map whose keys must be exactly `keys` (given in DAG-CBOR canonical
@@ -376,7 +364,9 @@ pub(crate) fn read_struct<'a>(
             .iter()
             .position(|x| *x == k)
             .map(|i| i + next)
-            .ok_or_else(|| CborError::Field(format!("{k:?} is unknown, repeated or out of order")))?;
+            .ok_or_else(|| {
+                CborError::Field(format!("{k:?} is unknown, repeated or out of order"))
+            })?;
         for (skipped, req) in required.iter().enumerate().take(idx).skip(next) {
             if *req {
                 return Err(CborError::Field(format!("{:?} is missing", keys[skipped])));

@@ -42,9 +42,9 @@ impl DiffOp {
     /// The key the op is about.
     pub fn key(&self) -> &str {
         match self {
-            DiffOp::Create { key, .. } | DiffOp::Update { key, .. } | DiffOp::Delete { key, .. } => {
-                key
-            }
+            DiffOp::Create { key, .. }
+            | DiffOp::Update { key, .. }
+            | DiffOp::Delete { key, .. } => key,
         }
     }
 }
@@ -134,10 +134,7 @@ impl<'a, S: BlockStore + ?Sized> Walker<'a, S> {
     /// Replace the current subtree token with the subtree's contents.
     fn expand(&mut self, cid: Cid, height: Option<u32>) -> Result<(), MstError> {
         self.advance();
-        let bytes = self
-            .store
-            .get(&cid)?
-            .ok_or(MstError::MissingBlock(cid))?;
+        let bytes = self.store.get(&cid)?.ok_or(MstError::MissingBlock(cid))?;
         let node = decode_node(&bytes).map_err(|e| MstError::InvalidNode {
             cid,
             reason: e.to_string(),

@@ -119,7 +119,9 @@ pub fn decode_node(bytes: &[u8]) -> Result<NodeData, NodeError> {
                     }
                     let p = p as usize;
                     if p > prev_key.len() {
-                        structure = Some(format!("entry {idx}: prefix length {p} exceeds previous key"));
+                        structure = Some(format!(
+                            "entry {idx}: prefix length {p} exceeds previous key"
+                        ));
                         continue;
                     }
                     let mut key = Vec::with_capacity(p + suffix.len());
@@ -192,15 +194,18 @@ mod tests {
         let v = cid_for_cbor(b"\xa0");
         let node = NodeData {
             left: None,
-            entries: ["com.example.record/3jqfcqzm3fo2j", "com.example.record/3jqfcqzm3fp2j"]
-                .iter()
-                .filter(|k| key_height(k.as_bytes()) == 0)
-                .map(|k| NodeEntry {
-                    key: k.to_string(),
-                    value: v,
-                    right: None,
-                })
-                .collect(),
+            entries: [
+                "com.example.record/3jqfcqzm3fo2j",
+                "com.example.record/3jqfcqzm3fp2j",
+            ]
+            .iter()
+            .filter(|k| key_height(k.as_bytes()) == 0)
+            .map(|k| NodeEntry {
+                key: k.to_string(),
+                value: v,
+                right: None,
+            })
+            .collect(),
         };
         let bytes = encode_node_data(&node);
         assert_eq!(decode_node(&bytes).expect("decodes"), node);

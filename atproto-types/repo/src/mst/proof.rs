@@ -57,7 +57,7 @@ pub fn covering_proof<S: BlockStore + ?Sized>(
     key: &str,
 ) -> Result<BlockMap, MstError> {
     let mut blocks = BlockMap::new();
-    let mut fetch = |cid: &Cid, height: Option<u32>, blocks: &mut BlockMap| {
+    let fetch = |cid: &Cid, height: Option<u32>, blocks: &mut BlockMap| {
         let bytes = store.get(cid)?.ok_or(MstError::MissingBlock(*cid))?;
         let node = load_node_bytes(cid, &bytes, height)?;
         blocks.put(*cid, bytes);
@@ -80,7 +80,11 @@ pub fn covering_proof<S: BlockStore + ?Sized>(
             while let Some(c) = next {
                 hh -= 1;
                 let n = fetch(&c, Some(hh), &mut blocks)?;
-                next = if hh == 0 { None } else { gap_cid(&n, n.entries.len()) };
+                next = if hh == 0 {
+                    None
+                } else {
+                    gap_cid(&n, n.entries.len())
+                };
             }
             let mut next = gap_cid(&node, i + 1);
             let mut hh = h;

@@ -103,7 +103,11 @@ pub(crate) fn load_node<S: BlockStore + ?Sized>(
 }
 
 /// Decode a node block, checking it belongs at `height` (when known).
-pub(crate) fn load_node_bytes(cid: &Cid, bytes: &[u8], height: Option<u32>) -> Result<Node, MstError> {
+pub(crate) fn load_node_bytes(
+    cid: &Cid,
+    bytes: &[u8],
+    height: Option<u32>,
+) -> Result<Node, MstError> {
     let data = decode_node(bytes).map_err(|e| MstError::InvalidNode {
         cid: *cid,
         reason: e.to_string(),
@@ -287,7 +291,8 @@ impl Mst {
         I: IntoIterator<Item = (K, Cid)>,
         K: Into<String>,
     {
-        let mut list: Vec<(String, Cid)> = entries.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        let mut list: Vec<(String, Cid)> =
+            entries.into_iter().map(|(k, v)| (k.into(), v)).collect();
         for (k, _) in &list {
             validate_key(k)?;
         }
@@ -318,7 +323,11 @@ impl Mst {
     }
 
     /// The value stored under `key`.
-    pub fn get<S: BlockStore + ?Sized>(&self, store: &S, key: &str) -> Result<Option<Cid>, MstError> {
+    pub fn get<S: BlockStore + ?Sized>(
+        &self,
+        store: &S,
+        key: &str,
+    ) -> Result<Option<Cid>, MstError> {
         let hk = key_height(key.as_bytes());
         match self.root.as_ref() {
             Some(root) if hk <= self.height => get_in(root, self.height, store, key, hk),
@@ -341,7 +350,15 @@ impl Mst {
         if prepare_search(&mut self.root, self.height, key, store)? {
             return Err(MstError::KeyExists(key.to_owned()));
         }
-        insert_at(&mut self.root, self.height, key, hk, value, &mut self.changes, store)
+        insert_at(
+            &mut self.root,
+            self.height,
+            key,
+            hk,
+            value,
+            &mut self.changes,
+            store,
+        )
     }
 
     /// Change the value of an existing key, returning the previous value.
@@ -356,7 +373,14 @@ impl Mst {
         if hk > self.height || !prepare_search(&mut self.root, self.height, key, store)? {
             return Err(MstError::KeyNotFound(key.to_owned()));
         }
-        update_at(&mut self.root, self.height, key, value, &mut self.changes, store)
+        update_at(
+            &mut self.root,
+            self.height,
+            key,
+            value,
+            &mut self.changes,
+            store,
+        )
     }
 
     /// Set a key's value whether or not it exists; returns the previous value.
@@ -375,12 +399,23 @@ impl Mst {
 
     /// Remove a key, returning its value. Fails with
     /// [`MstError::KeyNotFound`] if absent.
-    pub fn delete<S: BlockStore + ?Sized>(&mut self, store: &S, key: &str) -> Result<Cid, MstError> {
+    pub fn delete<S: BlockStore + ?Sized>(
+        &mut self,
+        store: &S,
+        key: &str,
+    ) -> Result<Cid, MstError> {
         let hk = key_height(key.as_bytes());
         if hk > self.height || !prepare_delete(&mut self.root, self.height, key, store)? {
             return Err(MstError::KeyNotFound(key.to_owned()));
         }
-        delete_at(&mut self.root, self.height, key, hk, &mut self.changes, store)
+        delete_at(
+            &mut self.root,
+            self.height,
+            key,
+            hk,
+            &mut self.changes,
+            store,
+        )
     }
 
     /// Wrap the root in empty nodes up to `height`.
@@ -467,7 +502,10 @@ impl Mst {
     }
 
     /// Every (key, value) in key order.
-    pub fn entries<S: BlockStore + ?Sized>(&self, store: &S) -> Result<Vec<(String, Cid)>, MstError> {
+    pub fn entries<S: BlockStore + ?Sized>(
+        &self,
+        store: &S,
+    ) -> Result<Vec<(String, Cid)>, MstError> {
         self.list(store, &ListOptions::default())
     }
 
@@ -496,14 +534,21 @@ impl Mst {
             prefix: opts.prefix,
         };
         if let Some(root) = self.root.as_ref() {
-            let _ = walk(root, self.height, store, &range, opts.reverse, &mut |k, v| {
-                out.push((k.to_owned(), *v));
-                if out.len() >= limit {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            })?;
+            let _ = walk(
+                root,
+                self.height,
+                store,
+                &range,
+                opts.reverse,
+                &mut |k, v| {
+                    out.push((k.to_owned(), *v));
+                    if out.len() >= limit {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                },
+            )?;
         }
         Ok(out)
     }
@@ -887,7 +932,13 @@ fn merge<S: BlockStore + ?Sized>(
     let mut na = take_node(la, h, store, changes)?;
     let mut nb = take_node(lb, h, store, changes)?;
     let mid = if h > 0 {
-        merge(na.last_gap_mut().take(), nb.left.take(), h - 1, changes, store)?
+        merge(
+            na.last_gap_mut().take(),
+            nb.left.take(),
+            h - 1,
+            changes,
+            store,
+        )?
     } else {
         None
     };
@@ -993,4 +1044,3 @@ fn seal(link: &mut Link, pending: &mut BlockMap) -> Cid {
         }
     }
 }
-
