@@ -124,13 +124,8 @@ pub enum SyncError {
     #[error(transparent)]
     Mst(#[from] MstError),
     /// The inverted tree's root differs from `prevData`.
-    #[error("inverted root {got} does not match prevData {expected}")]
-    RootMismatch {
-        /// The root after inversion.
-        got: Cid,
-        /// The claimed previous root.
-        expected: Cid,
-    },
+    #[error("inverted root {} does not match prevData {}", .0.got, .0.expected)]
+    RootMismatch(Box<RootMismatch>),
     /// The CAR is malformed.
     #[error(transparent)]
     Car(#[from] CarError),
@@ -140,6 +135,15 @@ pub enum SyncError {
     /// The CAR names no root, or its root block is absent.
     #[error("the CAR has no commit block")]
     NoCommit,
+}
+
+/// The roots of a failed inversion check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootMismatch {
+    /// The root after inversion.
+    pub got: Cid,
+    /// The claimed previous root.
+    pub expected: Cid,
 }
 
 fn check_ops(ops: &[RepoOp]) -> Result<(), SyncError> {
@@ -224,10 +228,10 @@ pub fn verify_ops<S: BlockStore + ?Sized>(
 ) -> Result<(), SyncError> {
     let got = invert_ops(blocks, data, ops)?;
     if got != prev_data {
-        return Err(SyncError::RootMismatch {
+        return Err(SyncError::RootMismatch(Box::new(RootMismatch {
             got,
             expected: prev_data,
-        });
+        })));
     }
     Ok(())
 }

@@ -260,8 +260,8 @@ impl Mst {
         match node.entries.first() {
             Some(e) => {
                 mst.height = key_height(e.key.as_bytes());
-                if mst.height == 0 && !node.entries.iter().all(|e| e.right.is_none())
-                    || mst.height == 0 && node.left.is_some()
+                if mst.height == 0
+                    && (node.left.is_some() || node.entries.iter().any(|e| e.right.is_some()))
                 {
                     return Err(MstError::InvalidNode {
                         cid: root,
@@ -991,7 +991,7 @@ fn delete_at<S: BlockStore + ?Sized>(
     changes.touch(node);
     let i = node.position(key);
     let removed = if hk == h {
-        if !node.entries.get(i).is_some_and(|e| e.key == key) {
+        if node.entries.get(i).is_none_or(|e| e.key != key) {
             return Err(MstError::KeyNotFound(key.to_owned()));
         }
         let entry = node.entries.remove(i);
