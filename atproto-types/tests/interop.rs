@@ -7,6 +7,7 @@ mod interop {
     pub mod common;
     mod crypto;
     mod data_model;
+    mod lexicon;
     mod mst;
     mod syntax;
 }
