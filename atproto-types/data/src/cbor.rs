@@ -13,8 +13,7 @@ use cid::{Cid, Version};
 
 use crate::error::{DataErrorKind, DecodeError, DecodeErrorKind};
 use crate::model::{
-    check_cid, check_container_len, check_key_len, check_map_fields, is_reserved_key,
-    MAX_NESTED_LEVELS,
+    check_container_len, check_key_len, check_map_fields, is_reserved_key, MAX_NESTED_LEVELS,
 };
 use crate::value::Value;
 
@@ -77,17 +76,32 @@ pub fn write_dag_cbor(v: &Value, out: &mut Vec<u8>) {
         }
         Value::Map(m) => {
             write_header(out, MAJOR_MAP, m.len() as u64);
-            // A BTreeMap iterates bytewise; a stable sort by length turns
-            // that into the canonical length-first, then bytewise order.
-            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
-            entries.sort_by_key(|(k, _)| k.len());
-            for (k, item) in entries {
-                write_header(out, MAJOR_TEXT, k.len() as u64);
-                out.extend_from_slice(k.as_bytes());
-                write_dag_cbor(item, out);
+            // A BTreeMap iterates bytewise. When key lengths never decrease
+            // in that order it already is canonical (length first, then
+            // bytewise); otherwise a stable sort by length makes it so.
+            let in_order = m
+                .keys()
+                .zip(m.keys().skip(1))
+                .all(|(a, b)| a.len() <= b.len());
+            if in_order {
+                for (k, item) in m {
+                    write_entry(out, k, item);
+                }
+            } else {
+                let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+                entries.sort_by_key(|(k, _)| k.len());
+                for (k, item) in entries {
+                    write_entry(out, k, item);
+                }
             }
         }
     }
+}
+
+fn write_entry(out: &mut Vec<u8>, k: &str, item: &Value) {
+    write_header(out, MAJOR_TEXT, k.len() as u64);
+    out.extend_from_slice(k.as_bytes());
+    write_dag_cbor(item, out);
 }
 
 fn write_header(out: &mut Vec<u8>, major: u8, n: u64) {
@@ -227,6 +241,60 @@ struct Decoder<'a> {
     buf: &'a [u8],
     pos: usize,
     max_depth: usize,
+}
+
+/// Read one unsigned varint (multiformats: at most 9 bytes, shortest form).
+fn read_varint(bytes: &[u8], pos: &mut usize) -> Result<u64, DecodeErrorKind> {
+    let mut n: u64 = 0;
+    for i in 0..9 {
+        let Some(&b) = bytes.get(*pos) else {
+            return Err(DecodeErrorKind::InvalidCid("truncated varint".into()));
+        };
+        *pos += 1;
+        n |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            if b == 0 && i > 0 {
+                return Err(DecodeErrorKind::NonCanonicalCid);
+            }
+            return Ok(n);
+        }
+    }
+    Err(DecodeErrorKind::InvalidCid(
+        "varint longer than 9 bytes".into(),
+    ))
+}
+
+/// A binary CIDv1 filling all of `bytes`: version, codec, multihash code,
+/// digest length, digest; varints in shortest form.
+fn parse_binary_cid(bytes: &[u8]) -> Result<Cid, DecodeErrorKind> {
+    if bytes.starts_with(&[0x12, 0x20]) {
+        return Err(DecodeErrorKind::DataModel(DataErrorKind::CidV0));
+    }
+    let mut pos = 0;
+    let version = read_varint(bytes, &mut pos)?;
+    if version != 1 {
+        return Err(DecodeErrorKind::InvalidCid(format!(
+            "unsupported CID version {version}"
+        )));
+    }
+    let codec = read_varint(bytes, &mut pos)?;
+    let code = read_varint(bytes, &mut pos)?;
+    let size = read_varint(bytes, &mut pos)?;
+    let rest = &bytes[pos..];
+    if size > 64 {
+        return Err(DecodeErrorKind::InvalidCid(format!(
+            "digest of {size} bytes is too long"
+        )));
+    }
+    if (rest.len() as u64) < size {
+        return Err(DecodeErrorKind::InvalidCid("truncated digest".into()));
+    }
+    if rest.len() as u64 > size {
+        return Err(DecodeErrorKind::NonCanonicalCid);
+    }
+    let hash = multihash::Multihash::<64>::wrap(code, rest)
+        .map_err(|e| DecodeErrorKind::InvalidCid(e.to_string()))?;
+    Ok(Cid::new_v1(codec, hash))
 }
 
 fn major_name(major: u8) -> &'static str {
@@ -443,18 +511,7 @@ impl<'a> Decoder<'a> {
         let Some((&0x00, cid_bytes)) = raw.split_first() else {
             return Err(self.err(at, DecodeErrorKind::LinkMissingPrefix));
         };
-        let mut reader = cid_bytes;
-        let cid = Cid::read_bytes(&mut reader)
-            .map_err(|e| self.err(at, DecodeErrorKind::InvalidCid(e.to_string())))?;
-        check_cid(&cid).map_err(|k| self.err(at, DecodeErrorKind::DataModel(k)))?;
-        if !reader.is_empty() || cid_len(&cid) != cid_bytes.len() {
-            return Err(self.err(at, DecodeErrorKind::NonCanonicalCid));
-        }
-        let mut canonical = Vec::with_capacity(cid_bytes.len());
-        write_cid(&mut canonical, &cid);
-        if canonical != cid_bytes {
-            return Err(self.err(at, DecodeErrorKind::NonCanonicalCid));
-        }
+        let cid = parse_binary_cid(cid_bytes).map_err(|k| self.err(at, k))?;
         Ok(Value::Link(cid))
     }
 }
@@ -684,6 +741,64 @@ mod tests {
         short.extend_from_slice(&cid[..9]);
         let e = from_dag_cbor(&short).map_err(|e| e.kind);
         assert!(matches!(e, Err(DecodeErrorKind::InvalidCid(_))), "{e:?}");
+    }
+
+    #[test]
+    fn binary_cid_rules() {
+        let good = cid_for_dag_cbor(b"x").to_bytes();
+        assert_eq!(parse_binary_cid(&good), Ok(cid_for_dag_cbor(b"x")));
+        // codec 0x71 written in two bytes (0xf1 0x00): not shortest form.
+        let mut long_codec = vec![0x01, 0xf1, 0x00];
+        long_codec.extend_from_slice(&good[2..]);
+        assert_eq!(
+            parse_binary_cid(&long_codec),
+            Err(DecodeErrorKind::NonCanonicalCid)
+        );
+        let mut v2 = good.clone();
+        v2[0] = 0x02;
+        assert!(matches!(
+            parse_binary_cid(&v2),
+            Err(DecodeErrorKind::InvalidCid(_))
+        ));
+        // Digest longer than 64 bytes.
+        let mut big = vec![0x01, 0x55, 0x12, 0x41];
+        big.extend_from_slice(&[0; 65]);
+        assert!(matches!(
+            parse_binary_cid(&big),
+            Err(DecodeErrorKind::InvalidCid(_))
+        ));
+        // Ten-byte varint.
+        let huge = [
+            0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ];
+        assert!(matches!(
+            parse_binary_cid(&huge),
+            Err(DecodeErrorKind::InvalidCid(_))
+        ));
+        // An empty identity digest is a well-formed CID.
+        let identity = [0x01, 0x55, 0x00, 0x00];
+        let c = parse_binary_cid(&identity).expect("identity CID");
+        assert_eq!(c.to_bytes(), identity);
+    }
+
+    #[test]
+    fn map_order_fast_path_and_sorted_path_agree() {
+        let same_len =
+            Value::map_from_iter([("b", Value::Null), ("a", Value::Null), ("c", Value::Null)]);
+        assert_eq!(enc(&same_len), "a3616 1f66162f66163f6".replace(' ', ""));
+        let commit_like = Value::map_from_iter([
+            ("did", Value::Null),
+            ("rev", Value::Null),
+            ("sig", Value::Null),
+            ("data", Value::Null),
+            ("prev", Value::Null),
+            ("version", Value::Null),
+        ]);
+        let bytes = to_dag_cbor(&commit_like);
+        assert_eq!(from_dag_cbor(&bytes), Ok(commit_like));
+        // did, rev, sig, data, prev, version
+        assert_eq!(&bytes[1..5], b"\x63did");
+        assert_eq!(&bytes[bytes.len() - 9..bytes.len() - 1], b"\x67version");
     }
 
     #[test]
