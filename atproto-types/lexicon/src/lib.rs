@@ -51,3 +51,6 @@ pub use validate::{
     RecordKeyError, ValidationError, ValidationErrorKind, ValidationErrors, MAX_VALIDATION_DEPTH,
 };
 pub use walk::RefSite;
+
+#[cfg(test)]
+mod tests;
