@@ -29,6 +29,10 @@ use serde::{Serialize, Serializer};
 /// The name of the primary definition of a document.
 pub const MAIN: &str = "main";
 
+/// Optional prefix of absolute references in compiled schemas
+/// (`lex:com.example.defs#view`); see [`DefRef::parse`].
+pub const LEX_URI_PREFIX: &str = "lex:";
+
 /// A lexicon document: one NSID and its definitions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LexDoc {
@@ -932,7 +936,16 @@ impl DefRef {
 
     /// Parse an absolute reference: `nsid`, `nsid#name`; with `base`, also a
     /// local `#name`. `nsid` alone means `nsid#main`.
+    ///
+    /// The `lex:` URI form that the TypeScript lexicon tooling writes into
+    /// compiled schemas (`lex:app.bsky.actor.defs#profileView`, as found in
+    /// the `@atproto/api` package) is accepted as the same absolute
+    /// reference.
     pub fn parse(s: &str, base: Option<&Nsid>) -> Result<DefRef, RefSyntaxError> {
+        let s = match s.strip_prefix(LEX_URI_PREFIX) {
+            Some(rest) if !rest.is_empty() && !rest.starts_with('#') => rest,
+            _ => s,
+        };
         let (nsid_part, name) = match s.split_once('#') {
             Some((n, name)) => (n, name),
             None => (s, MAIN),

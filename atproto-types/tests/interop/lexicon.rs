@@ -161,6 +161,30 @@ fn lexicon_catalog_files_load() {
     );
 }
 
+/// With the vendored lexicon set alongside, the catalog files load strictly:
+/// every reference (including `app.bsky.actor.defs#preferences`) resolves.
+#[test]
+fn lexicon_catalog_files_load_with_vendored_set() {
+    let lexicons = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lexicons");
+    let mut builder = Catalog::builder();
+    builder.add_dir(&lexicons);
+    for path in catalog_files() {
+        builder.add_file(&path);
+    }
+    let catalog = builder
+        .build()
+        .unwrap_or_else(|e| panic!("catalog files + lexicons/ do not load: {e}"));
+    let procedure = catalog
+        .doc_id("example.lexicon.procedure")
+        .unwrap_or_else(|| panic!("example.lexicon.procedure missing"));
+    let deps: Vec<&str> = catalog
+        .doc_dependencies(procedure)
+        .filter_map(|d| catalog.doc(d))
+        .map(|d| d.id.as_str())
+        .collect();
+    assert_eq!(deps, vec!["app.bsky.actor.defs"]);
+}
+
 fn record_catalog() -> Catalog {
     Catalog::from_json_strs([(
         "lexicon/catalog/record.json",
