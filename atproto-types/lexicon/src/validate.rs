@@ -1152,7 +1152,7 @@ impl<'a> Validator<'a> {
                 );
             }
             None => {
-                if DefRef::parse(t, None).is_err() {
+                if t.starts_with(LEX_URI_PREFIX) || DefRef::parse(t, None).is_err() {
                     self.fail_at(
                         Seg::Key("$type"),
                         ValidationErrorKind::Type,

@@ -541,7 +541,15 @@ fn unions() {
             "{t}"
         );
     }
-    // Open union: malformed `$type`.
+    // Open union: malformed `$type` (the `lex:` form is for schemas only).
+    assert_eq!(
+        check_post(
+            &cat,
+            &post(json!({"embed": {"$type": "lex:com.example.embed.video"}}))
+        )
+        .len(),
+        1
+    );
     assert_eq!(
         check_post(&cat, &post(json!({"embed": {"$type": "video"}}))),
         vec!["embed.$type: $type \"video\" is not a valid type name (nsid or nsid#name)"]
