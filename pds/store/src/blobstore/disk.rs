@@ -1,0 +1,150 @@
+//! Blobs as files: `<root>/tmp/<random>` while uploading,
+//! `<root>/blobs/<did>/<cid>` once permanent. The move is a `rename` within
+//! one filesystem, after the file's contents are synced, so a crash leaves
+//! either no blob or the whole blob.
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use cid::Cid;
+use rand::RngCore;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use super::{check_did_for_key, BlobRead, BlobStore, CidHasher, TempBlob};
+use crate::error::{Result, StoreError};
+
+/// Blob store on the local filesystem.
+#[derive(Clone, Debug)]
+pub struct DiskBlobStore {
+    root: PathBuf,
+}
+
+impl DiskBlobStore {
+    /// Uses (creating) `root`.
+    pub async fn open(root: impl Into<PathBuf>) -> Result<DiskBlobStore> {
+        let root = root.into();
+        tokio::fs::create_dir_all(root.join("tmp")).await?;
+        tokio::fs::create_dir_all(root.join("blobs")).await?;
+        Ok(DiskBlobStore { root })
+    }
+
+    fn temp_path(&self, key: &str) -> Result<PathBuf> {
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::InvalidInput(format!("bad temp key {key:?}")));
+        }
+        Ok(self.root.join("tmp").join(key))
+    }
+
+    fn blob_dir(&self, did: &str) -> Result<PathBuf> {
+        check_did_for_key(did)?;
+        Ok(self.root.join("blobs").join(did))
+    }
+
+    fn blob_path(&self, did: &str, cid: &Cid) -> Result<PathBuf> {
+        Ok(self.blob_dir(did)?.join(cid.to_string()))
+    }
+
+    /// Number of files in the temporary area (leftovers of failed uploads).
+    pub async fn temp_count(&self) -> Result<usize> {
+        let mut n = 0;
+        let mut rd = tokio::fs::read_dir(self.root.join("tmp")).await?;
+        while rd.next_entry().await?.is_some() {
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+async fn sync_dir(dir: &Path) -> Result<()> {
+    let d = tokio::fs::File::open(dir).await?;
+    d.sync_all().await?;
+    Ok(())
+}
+
+#[async_trait]
+impl BlobStore for DiskBlobStore {
+    async fn put_temp(
+        &self,
+        reader: &mut (dyn AsyncRead + Unpin + Send),
+        max_size: Option<u64>,
+    ) -> Result<TempBlob> {
+        let mut raw = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let key: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let path = self.temp_path(&key)?;
+        let mut file = tokio::fs::File::create(&path).await?;
+        let mut hasher = CidHasher::default();
+        let mut buf = vec![0u8; 64 * 1024];
+        let result: Result<()> = async {
+            loop {
+                let n = reader.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                let chunk = buf.get(..n).unwrap_or_default();
+                hasher.update(chunk);
+                if let Some(limit) = max_size {
+                    if hasher.size() > limit {
+                        return Err(StoreError::BlobTooLarge { limit });
+                    }
+                }
+                file.write_all(chunk).await?;
+            }
+            file.flush().await?;
+            file.sync_all().await?;
+            Ok(())
+        }
+        .await;
+        drop(file);
+        if let Err(e) = result {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(e);
+        }
+        let (cid, size) = hasher.finish()?;
+        Ok(TempBlob { key, cid, size })
+    }
+
+    async fn make_permanent(&self, temp: &TempBlob, did: &str) -> Result<()> {
+        let from = self.temp_path(&temp.key)?;
+        let dir = self.blob_dir(did)?;
+        tokio::fs::create_dir_all(&dir).await?;
+        let to = dir.join(temp.cid.to_string());
+        tokio::fs::rename(&from, &to).await?;
+        sync_dir(&dir).await
+    }
+
+    async fn discard_temp(&self, temp: &TempBlob) -> Result<()> {
+        match tokio::fs::remove_file(self.temp_path(&temp.key)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn get(&self, did: &str, cid: &Cid) -> Result<Option<BlobRead>> {
+        match tokio::fs::File::open(self.blob_path(did, cid)?).await {
+            Ok(f) => {
+                let size = f.metadata().await?.len();
+                Ok(Some(BlobRead {
+                    size,
+                    reader: Box::pin(f),
+                }))
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete(&self, did: &str, cid: &Cid) -> Result<()> {
+        match tokio::fs::remove_file(self.blob_path(did, cid)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn exists(&self, did: &str, cid: &Cid) -> Result<bool> {
+        Ok(tokio::fs::try_exists(self.blob_path(did, cid)?).await?)
+    }
+}

@@ -1,0 +1,116 @@
+//! Blob byte stores: where uploaded blobs live, keyed by `(did, cid)`.
+//!
+//! Upload is two-phase: [`BlobStore::put_temp`] streams the bytes into a
+//! temporary object while computing the CID (CIDv1, raw codec 0x55,
+//! sha2-256) and size, never holding the whole blob in memory; then
+//! [`BlobStore::make_permanent`] moves it into place atomically.
+
+mod disk;
+
+pub use disk::DiskBlobStore;
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use cid::Cid;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncRead;
+
+use crate::error::{Result, StoreError};
+
+/// Multicodec of raw bytes.
+pub const RAW_CODEC: u64 = 0x55;
+
+/// A blob streamed into the temporary area.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TempBlob {
+    /// Backend-specific key of the temporary object.
+    pub key: String,
+    pub cid: Cid,
+    pub size: u64,
+}
+
+/// A stored blob opened for reading.
+pub struct BlobRead {
+    pub size: u64,
+    pub reader: Pin<Box<dyn AsyncRead + Send>>,
+}
+
+impl std::fmt::Debug for BlobRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobRead")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Storage of blob bytes.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Streams `reader` into a temporary object. Fails with
+    /// [`StoreError::BlobTooLarge`] (and keeps nothing) past `max_size` bytes.
+    async fn put_temp(
+        &self,
+        reader: &mut (dyn AsyncRead + Unpin + Send),
+        max_size: Option<u64>,
+    ) -> Result<TempBlob>;
+    /// Moves a temporary object to its permanent place under `did`.
+    async fn make_permanent(&self, temp: &TempBlob, did: &str) -> Result<()>;
+    /// Drops a temporary object that will not be made permanent.
+    async fn discard_temp(&self, temp: &TempBlob) -> Result<()>;
+    /// Opens a stored blob; `None` if absent.
+    async fn get(&self, did: &str, cid: &Cid) -> Result<Option<BlobRead>>;
+    /// Deletes a stored blob; deleting an absent blob is not an error.
+    async fn delete(&self, did: &str, cid: &Cid) -> Result<()>;
+    /// Whether the blob is stored.
+    async fn exists(&self, did: &str, cid: &Cid) -> Result<bool>;
+}
+
+/// Incremental CID and size computation for a streamed blob.
+#[derive(Default)]
+pub struct CidHasher {
+    hasher: Sha256,
+    size: u64,
+}
+
+impl CidHasher {
+    /// Feeds bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
+    }
+
+    /// Bytes fed so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The raw-codec CIDv1 of everything fed.
+    pub fn finish(self) -> Result<(Cid, u64)> {
+        let digest = self.hasher.finalize();
+        let mh = cid::multihash::Multihash::<64>::wrap(0x12, &digest[..])
+            .map_err(|e| StoreError::Backend(format!("multihash: {e}")))?;
+        Ok((Cid::new_v1(RAW_CODEC, mh), self.size))
+    }
+}
+
+/// The CID of a whole in-memory blob (tests, small payloads).
+pub fn blob_cid(bytes: &[u8]) -> Result<Cid> {
+    let mut h = CidHasher::default();
+    h.update(bytes);
+    Ok(h.finish()?.0)
+}
+
+/// Rejects DIDs that could escape a directory or key prefix.
+pub(crate) fn check_did_for_key(did: &str) -> Result<()> {
+    let ok = did.starts_with("did:")
+        && did.len() <= 2048
+        && did
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'_' | b'-' | b'%'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidInput(format!("not a DID: {did:?}")))
+    }
+}
