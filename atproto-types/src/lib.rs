@@ -10,3 +10,6 @@ pub use atproto_data as data;
 pub use atproto_lexicon as lexicon;
 pub use atproto_repo as repo;
 pub use atproto_syntax as syntax;
+
+#[cfg(feature = "server")]
+pub mod xrpc;
