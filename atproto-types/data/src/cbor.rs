@@ -280,7 +280,7 @@ fn parse_binary_cid(bytes: &[u8]) -> Result<Cid, DecodeErrorKind> {
     let codec = read_varint(bytes, &mut pos)?;
     let code = read_varint(bytes, &mut pos)?;
     let size = read_varint(bytes, &mut pos)?;
-    let rest = &bytes[pos..];
+    let rest = bytes.get(pos..).unwrap_or_default();
     if size > 64 {
         return Err(DecodeErrorKind::InvalidCid(format!(
             "digest of {size} bytes is too long"
@@ -330,12 +330,16 @@ impl<'a> Decoder<'a> {
 
     fn take(&mut self, len: u64, at: usize) -> Result<&'a [u8], DecodeError> {
         let remaining = self.remaining();
-        if len > remaining as u64 {
-            return Err(self.err(at, DecodeErrorKind::LengthExceedsInput { len, remaining }));
+        let slice = usize::try_from(len)
+            .ok()
+            .and_then(|n| self.buf.get(self.pos..self.pos.checked_add(n)?));
+        match slice {
+            Some(s) => {
+                self.pos += s.len();
+                Ok(s)
+            }
+            None => Err(self.err(at, DecodeErrorKind::LengthExceedsInput { len, remaining })),
         }
-        let start = self.pos;
-        self.pos += len as usize;
-        Ok(&self.buf[start..self.pos])
     }
 
     fn fixed<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {

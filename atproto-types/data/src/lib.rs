@@ -11,6 +11,18 @@
 //! - [`Blob`], [`BlobRef`], [`CidLink`] and [`Bytes`] are typed helpers with
 //!   serde support for use in derived structs; [`to_value`] / [`from_value`]
 //!   convert serde types to and from [`Value`].
+//!
+//! ```
+//! use atproto_data::{cid_for_dag_cbor, from_dag_cbor, to_dag_cbor, Value};
+//!
+//! let json = serde_json::json!({"$type": "com.example.note", "text": "hi", "n": 3});
+//! let value = Value::from_json_object(&json)?;
+//! let bytes = to_dag_cbor(&value);
+//! assert_eq!(from_dag_cbor(&bytes)?, value);
+//! assert!(cid_for_dag_cbor(&bytes).to_string().starts_with("bafyrei"));
+//! assert_eq!(value.to_json(), json);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod blob;
 mod cbor;
