@@ -803,9 +803,8 @@ impl Repos<'_> {
         rkey: &str,
         takedown_ref: Option<&str>,
     ) -> Result<bool> {
-        let n =
-            on_pool!(self.pool(), |p| {
-                sqlx::query(
+        let n = on_pool!(self.pool(), |p| {
+            sqlx::query(
             "UPDATE record SET takedown_ref = $4 WHERE did = $1 AND collection = $2 AND rkey = $3"
         )
         .bind(did)
@@ -815,7 +814,7 @@ impl Repos<'_> {
         .execute(p)
         .await
         .map(|r| r.rows_affected())
-            })?;
+        })?;
         Ok(n > 0)
     }
 

@@ -1,0 +1,140 @@
+//! Crash consistency: a child process commits to a repo in a loop and is
+//! killed with SIGKILL at a random moment, several times; after each kill
+//! the database must hold the state of some whole commit (never half of
+//! one), with a gap-free event log, and accept the next commit.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{counter_commit, make_account, rev, rev_num, TestDb};
+use pds_store::{Store, StoreConfig};
+
+const CHILD_ENV: &str = "PDS_STORE_CRASH_CHILD_LOCATION";
+const DID: &str = "did:plc:crash";
+
+/// The child: commits forever until killed. Ignored unless run by the parent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "child process of crash tests"]
+async fn crash_child_writer() {
+    let Ok(location) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let store = Store::open(StoreConfig::new(location))
+        .await
+        .expect("child open");
+    println!("ready");
+    loop {
+        counter_commit(&store, DID).await.expect("child commit");
+    }
+}
+
+async fn check_consistent(store: &Store) -> u64 {
+    let root = store.repo().get_root(DID).await.unwrap().expect("root");
+    let n = rev_num(&root.rev);
+    let (root_cid, root_bytes) = common::block(format!("root|{DID}|{n}"));
+    assert_eq!(root.cid, root_cid, "root matches its rev");
+    assert_eq!(
+        store.repo().get_block(DID, &root_cid).await.unwrap(),
+        Some(root_bytes)
+    );
+    assert_eq!(
+        store.repo().record_count(DID).await.unwrap(),
+        n,
+        "records match rev"
+    );
+    assert_eq!(
+        store.repo().block_stats(DID).await.unwrap().0,
+        n + 1,
+        "blocks match rev"
+    );
+    let events = store.sequencer().events_after(0, 1_000_000).await.unwrap();
+    assert_eq!(events.len() as u64, n, "one event per commit");
+    assert_eq!(store.sequencer().current_seq().await.unwrap(), n as i64);
+    for (i, e) in events.iter().enumerate() {
+        let k = i as u64 + 1;
+        assert_eq!(e.seq, k as i64);
+        assert_eq!(
+            String::from_utf8(e.event.clone()).unwrap(),
+            format!("{k}|{DID}|{}", rev(k))
+        );
+    }
+    n
+}
+
+async fn kill_child_repeatedly(db: &TestDb) {
+    make_account(&db.store, DID).await;
+    counter_commit(&db.store, DID).await.unwrap();
+    db.store.close().await;
+    let exe = std::env::current_exe().unwrap();
+    let mut last = 1;
+    for round in 0..4u64 {
+        let mut child = Command::new(&exe)
+            .args([
+                "crash_child_writer",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, &db.location)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn child");
+        // Let it commit for a while, then kill it at an arbitrary point.
+        let observer = Store::open(StoreConfig::new(db.location.clone()))
+            .await
+            .unwrap();
+        let progressed = common::wait_until(Duration::from_secs(60), || {
+            let o = observer.clone();
+            async move {
+                o.repo()
+                    .get_root(DID)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|r| rev_num(&r.rev))
+                    .unwrap_or(0)
+                    > last + 5
+            }
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(
+            17 * round + rand::random::<u64>() % 40,
+        ))
+        .await;
+        child.kill().expect("kill");
+        let status = child.wait().unwrap();
+        assert!(progressed, "child made no progress (status {status:?})");
+        observer.close().await;
+        // Reopen as a fresh process would.
+        let store = Store::open(StoreConfig::new(db.location.clone()))
+            .await
+            .unwrap();
+        let n = check_consistent(&store).await;
+        assert!(n > last, "round {round}: progress {last} -> {n}");
+        // And the repo accepts the next commit.
+        let (next, seq) = counter_commit(&store, DID).await.unwrap();
+        assert_eq!((next, seq), (n + 1, n as i64 + 1));
+        last = next;
+        eprintln!(
+            "{:?} round {round}: killed at rev {n}, consistent",
+            store.backend()
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_survives_sigkill_mid_write() {
+    let db = common::sqlite().await;
+    kill_child_repeatedly(&db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_survives_sigkill_mid_write() {
+    let db = common::postgres().await;
+    kill_child_repeatedly(&db).await;
+}
