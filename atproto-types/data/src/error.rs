@@ -66,9 +66,6 @@ pub enum DataErrorKind {
     /// A blob with a negative `size`.
     #[error("blob `size` must not be negative (found {0})")]
     BlobNegativeSize(i64),
-    /// A blob whose `ref` is not a raw-codec CID.
-    #[error("blob `ref` must be a CID with the raw codec (0x55), found codec {0:#x}")]
-    BlobRefNotRaw(u64),
     /// A legacy blob (`{cid, mimeType}`) that is malformed.
     #[error("legacy blob: {0}")]
     LegacyBlob(&'static str),

@@ -14,13 +14,15 @@ use crate::model::{
 };
 use crate::value::Value;
 
-/// Standard alphabet, accepting input with or without `=` padding,
-/// rejecting non-zero trailing bits.
+/// Standard alphabet, accepting input with or without `=` padding, and
+/// ignoring non-zero trailing bits (the lexicon interop vectors treat
+/// `{"$bytes": "123"}` as valid).
 pub(crate) const BASE64_LENIENT: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
     GeneralPurposeConfig::new()
         .with_encode_padding(false)
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
 );
 
 /// Standard alphabet, no padding: how `$bytes` is written.
@@ -295,15 +297,16 @@ mod tests {
             Value::Bytes(vec![0xfb, 0xff]).to_json(),
             json!({"$bytes": "+/8"})
         );
-        // URL-safe alphabet and non-zero trailing bits are not standard base64.
+        // The URL-safe alphabet is not standard base64; non-zero trailing
+        // bits are ignored (the lexicon interop vectors accept them).
         assert!(matches!(
             kind(json!({"$bytes": "-_8"})),
             DataErrorKind::InvalidBase64(_)
         ));
-        assert!(matches!(
-            kind(json!({"$bytes": "AQJ"})),
-            DataErrorKind::InvalidBase64(_)
-        ));
+        assert_eq!(
+            Value::from_json(&json!({"$bytes": "AQJ"})),
+            Ok(Value::Bytes(vec![1, 2]))
+        );
         let v0 = cid::Cid::new_v0(*cid.hash()).expect("v0").to_string();
         assert_eq!(kind(json!({"$link": v0})), DataErrorKind::CidV0);
         assert!(matches!(
@@ -328,9 +331,11 @@ mod tests {
         let mut bad = good.clone();
         bad["mimeType"] = json!("");
         assert_eq!(kind(bad), DataErrorKind::BlobEmptyMimeType);
-        let mut bad = good.clone();
-        bad["ref"] = json!({"$link": cid_for_dag_cbor(b"x").to_string()});
-        assert_eq!(kind(bad), DataErrorKind::BlobRefNotRaw(0x71));
+        // Blob refs are normally raw-codec CIDs, but the lexicon interop
+        // vectors hold dag-cbor refs as valid, so any CIDv1 link is accepted.
+        let mut other_codec = good.clone();
+        other_codec["ref"] = json!({"$link": cid_for_dag_cbor(b"x").to_string()});
+        assert!(Value::from_json(&other_codec).is_ok());
         let mut bad = good.clone();
         bad["ref"] = json!(raw.to_string());
         assert!(matches!(

@@ -7,7 +7,6 @@ use cid::{Cid, Version};
 
 use crate::error::{DataError, DataErrorKind};
 use crate::value::Value;
-use crate::RAW_CODEC;
 
 /// Maximum nesting of containers (maps and arrays; the top-level container
 /// is level 1). `MAX_CBOR_NESTED_LEVELS` of the atproto data-validation
@@ -92,12 +91,7 @@ pub(crate) fn blob_fields(map: &BTreeMap<String, Value>) -> Result<(Cid, &str, i
     };
     let cid = match map.get("ref") {
         None => return Err(DataErrorKind::BlobMissingField("ref").into()),
-        Some(Value::Link(c)) => {
-            if c.codec() != RAW_CODEC {
-                return Err(DataError::new(DataErrorKind::BlobRefNotRaw(c.codec())).in_key("ref"));
-            }
-            *c
-        }
+        Some(Value::Link(c)) => *c,
         Some(other) => return Err(field_type("ref", "a cid-link", other)),
     };
     let mime = match map.get("mimeType") {
