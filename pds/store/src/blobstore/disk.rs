@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use cid::Cid;
-use rand::RngCore;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncRead;
 
-use super::{check_did_for_key, BlobRead, BlobStore, CidHasher, TempBlob};
+use super::{check_did_for_key, random_key, spool_to_file, BlobRead, BlobStore, TempBlob};
 use crate::error::{Result, StoreError};
 
 /// Blob store on the local filesystem.
@@ -69,39 +68,9 @@ impl BlobStore for DiskBlobStore {
         reader: &mut (dyn AsyncRead + Unpin + Send),
         max_size: Option<u64>,
     ) -> Result<TempBlob> {
-        let mut raw = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut raw);
-        let key: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let key = random_key();
         let path = self.temp_path(&key)?;
-        let mut file = tokio::fs::File::create(&path).await?;
-        let mut hasher = CidHasher::default();
-        let mut buf = vec![0u8; 64 * 1024];
-        let result: Result<()> = async {
-            loop {
-                let n = reader.read(&mut buf).await?;
-                if n == 0 {
-                    break;
-                }
-                let chunk = buf.get(..n).unwrap_or_default();
-                hasher.update(chunk);
-                if let Some(limit) = max_size {
-                    if hasher.size() > limit {
-                        return Err(StoreError::BlobTooLarge { limit });
-                    }
-                }
-                file.write_all(chunk).await?;
-            }
-            file.flush().await?;
-            file.sync_all().await?;
-            Ok(())
-        }
-        .await;
-        drop(file);
-        if let Err(e) = result {
-            let _ = tokio::fs::remove_file(&path).await;
-            return Err(e);
-        }
-        let (cid, size) = hasher.finish()?;
+        let (cid, size) = spool_to_file(reader, &path, max_size).await?;
         Ok(TempBlob { key, cid, size })
     }
 

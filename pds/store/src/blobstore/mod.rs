@@ -6,15 +6,20 @@
 //! [`BlobStore::make_permanent`] moves it into place atomically.
 
 mod disk;
+#[cfg(feature = "s3")]
+mod s3;
 
 pub use disk::DiskBlobStore;
+#[cfg(feature = "s3")]
+pub use s3::{S3BlobStore, S3Config};
 
 use std::pin::Pin;
 
 use async_trait::async_trait;
 use cid::Cid;
+use rand::RngCore;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::error::{Result, StoreError};
 
@@ -113,4 +118,50 @@ pub(crate) fn check_did_for_key(did: &str) -> Result<()> {
     } else {
         Err(StoreError::InvalidInput(format!("not a DID: {did:?}")))
     }
+}
+
+/// A random hex name for a temporary object.
+pub(crate) fn random_key() -> String {
+    let mut raw = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut raw);
+    raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Streams `reader` into a new file at `path` in 64 KiB chunks, computing
+/// the CID and size on the way and syncing the file. On any error (including
+/// exceeding `max_size`) the file is removed.
+pub(crate) async fn spool_to_file(
+    reader: &mut (dyn AsyncRead + Unpin + Send),
+    path: &std::path::Path,
+    max_size: Option<u64>,
+) -> Result<(Cid, u64)> {
+    let mut file = tokio::fs::File::create(path).await?;
+    let mut hasher = CidHasher::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    let result: Result<()> = async {
+        loop {
+            let n = reader.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            let chunk = buf.get(..n).unwrap_or_default();
+            hasher.update(chunk);
+            if let Some(limit) = max_size {
+                if hasher.size() > limit {
+                    return Err(StoreError::BlobTooLarge { limit });
+                }
+            }
+            file.write_all(chunk).await?;
+        }
+        file.flush().await?;
+        file.sync_all().await?;
+        Ok(())
+    }
+    .await;
+    drop(file);
+    if let Err(e) = result {
+        let _ = tokio::fs::remove_file(path).await;
+        return Err(e);
+    }
+    hasher.finish()
 }
