@@ -21,10 +21,12 @@ use super::{serde, XrpcAuth, XrpcError, XrpcErrorName, XrpcRequest};
 /// the catalog requests are checked against, body limits, and a hook to
 /// wrap each method's route with layers (rate limits, timeouts).
 pub trait XrpcState: Clone + Send + Sync + 'static {
-    /// The catalog holding the lexicons of the mounted methods. The
-    /// generated routes are made from the embedded catalog, so that is the
-    /// one to return unless you know better.
-    fn catalog(&self) -> &Catalog;
+    /// The catalog requests are checked against: by default the embedded
+    /// one ([`crate::lex::catalog`]), which the generated routes were made
+    /// from.
+    fn catalog(&self) -> &Catalog {
+        crate::lex::catalog()
+    }
 
     /// Body size limits for method `nsid`.
     fn body_limits(&self, nsid: &'static str) -> BodyLimits {
