@@ -533,6 +533,18 @@ pub fn error_variant_names(errors: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The MIME type of JSON bodies.
+pub const JSON_ENCODING: &str = "application/json";
+
+/// Whether an XRPC body is JSON, so that its module has an `Input` /
+/// `Output` type (a struct, a union, an alias of a ref, or `Value` when no
+/// schema is given). Other encodings (`*/*`, `application/vnd.ipld.car`,
+/// ...) only get the `INPUT_ENCODING` / `OUTPUT_ENCODING` constant, which
+/// every body gets.
+pub fn is_json_body(body: &atproto_lexicon::LexXrpcBody) -> bool {
+    body.encoding == JSON_ENCODING
+}
+
 /// Allocates distinct field names in one struct, reserving
 /// [`EXTRA_FIELD`].
 #[derive(Debug, Clone)]

@@ -1,0 +1,1 @@
+//! Round trips through the generated types.
