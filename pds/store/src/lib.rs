@@ -30,6 +30,7 @@ mod error;
 mod misc;
 mod notifications;
 mod oauth;
+pub mod password;
 mod repo;
 mod sequencer;
 mod sessions;
