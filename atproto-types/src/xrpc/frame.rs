@@ -15,7 +15,6 @@
 //! handling, backfill and back-pressure are the server's.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::future::Future;
 
 use atproto_data::Value;
@@ -49,30 +48,21 @@ pub enum Frame {
 }
 
 /// A frame that can not be encoded or decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
     /// The header or body is not valid DAG-CBOR.
+    #[error("invalid DAG-CBOR in frame: {0}")]
     Cbor(String),
     /// The header is not a valid frame header.
+    #[error("invalid frame header: {0}")]
     Header(String),
     /// The body does not fit the header.
+    #[error("invalid frame body: {0}")]
     Body(String),
     /// A typed message could not be converted.
+    #[error("invalid message: {0}")]
     Message(String),
 }
-
-impl fmt::Display for FrameError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FrameError::Cbor(m) => write!(f, "invalid DAG-CBOR in frame: {m}"),
-            FrameError::Header(m) => write!(f, "invalid frame header: {m}"),
-            FrameError::Body(m) => write!(f, "invalid frame body: {m}"),
-            FrameError::Message(m) => write!(f, "invalid message: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for FrameError {}
 
 impl Frame {
     /// An error frame.
