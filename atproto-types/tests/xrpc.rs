@@ -41,6 +41,26 @@ impl XrpcState for TestServer {
             binary: BINARY_LIMIT,
         }
     }
+
+    /// A per-method layer (where a server puts rate limits): getBlocks
+    /// answers carry a marker header.
+    fn layer_route(
+        nsid: &'static str,
+        route: xrpc::MethodRouter<Self>,
+    ) -> xrpc::MethodRouter<Self> {
+        if nsid == get_blocks::NSID {
+            route.layer(tower::util::MapResponseLayer::new(
+                |mut response: xrpc::Response| {
+                    response
+                        .headers_mut()
+                        .insert("x-layered", HeaderValue::from_static(get_blocks::NSID));
+                    response
+                },
+            ))
+        } else {
+            route
+        }
+    }
 }
 
 /// `Authorization: Bearer good` or 401.
@@ -407,6 +427,10 @@ async fn query_params() {
     assert_eq!(
         String::from_utf8_lossy(&r.body),
         format!("did:plc:abc:{cid1},{cid2}")
+    );
+    assert_eq!(
+        r.headers.get("x-layered").and_then(|v| v.to_str().ok()),
+        Some(get_blocks::NSID)
     );
 
     // A missing required parameter.

@@ -355,8 +355,11 @@ fn default_message(status: StatusCode, name: &str) -> &'static str {
         StandardError::NotEnoughResources,
         StandardError::UpstreamTimeout,
     ];
+    // By name, then by status (a named lexicon error is a 400: "Invalid
+    // Request", as the reference answers), then the reason phrase.
     ALL.iter()
         .find(|s| s.name() == name)
+        .or_else(|| ALL.iter().find(|s| s.status() == status))
         .map(|s| s.default_message())
         .or_else(|| status.canonical_reason())
         .unwrap_or("Error")
@@ -445,7 +448,7 @@ mod tests {
         let e: XrpcError<Named> = Named::RecordNotFound.into();
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
         assert_eq!(e.error_name(), "RecordNotFound");
-        assert_eq!(e.body()["message"], "Bad Request");
+        assert_eq!(e.body()["message"], "Invalid Request");
         let e = e.with_message("no such record");
         assert_eq!(e.to_string(), "RecordNotFound (400): no such record");
         let widened: XrpcError<Named> = XrpcError::forbidden("nope").widen();
