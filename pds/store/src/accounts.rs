@@ -328,6 +328,18 @@ impl Accounts<'_> {
         self.get_where("did", did).await
     }
 
+    /// Accounts by DID after `after` (admin listings).
+    pub async fn list(&self, after: Option<&str>, limit: u32) -> Result<Vec<Account>> {
+        let sql =
+            format!("SELECT {ACCOUNT_COLS} FROM account WHERE did > $1 ORDER BY did LIMIT $2");
+        let rows: Vec<AccountRow> = on_pool!(self.pool(), |p| sqlx::query_as(&sql)
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(p)
+            .await)?;
+        rows.into_iter().map(account_from_row).collect()
+    }
+
     /// By handle (case-insensitive).
     pub async fn get_by_handle(&self, handle: &str) -> Result<Option<Account>> {
         self.get_where("handle", &handle.to_lowercase()).await

@@ -221,6 +221,22 @@ impl Store {
         db::on_pool!(&self.inner.pool, |p| p.close().await)
     }
 
+    /// Checks that the database answers (for health endpoints).
+    pub async fn health_check(&self) -> Result<()> {
+        let one: i64 = db::on_pool!(&self.inner.pool, |p| sqlx::query_scalar(
+            "SELECT CAST(1 AS BIGINT)"
+        )
+        .fetch_one(p)
+        .await)?;
+        if one == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(
+                "SELECT 1 returned something else".into(),
+            ))
+        }
+    }
+
     pub(crate) async fn begin_write(&self) -> Result<db::WriteTx> {
         db::WriteTx::begin(&self.inner.pool, &self.inner.write_gate).await
     }

@@ -67,6 +67,22 @@ async fn exercise(store: &dyn BlobStore) {
     assert!(store.make_permanent(&t, did).await.is_err());
     assert!(!store.exists(did, &t.cid).await.unwrap());
 
+    // Temporary objects abandoned by a crash are purged by age.
+    let mut body: &[u8] = b"abandoned upload";
+    let t = store.put_temp(&mut body, None).await.unwrap();
+    assert_eq!(
+        store
+            .purge_temp(std::time::Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store.purge_temp(std::time::Duration::ZERO).await.unwrap(),
+        1
+    );
+    assert!(store.make_permanent(&t, did).await.is_err());
+
     // Delete is idempotent; absent blobs read as None.
     store.delete(did, &temp.cid).await.unwrap();
     store.delete(did, &temp.cid).await.unwrap();

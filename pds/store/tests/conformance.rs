@@ -53,6 +53,8 @@ async fn open_twice_is_idempotent(db: &TestDb) {
     let again = db.second_process().await;
     assert!(again.accounts().get("did:plc:a").await.unwrap().is_some());
     assert_eq!(again.backend(), db.store.backend());
+    again.health_check().await.unwrap();
+    db.store.health_check().await.unwrap();
 }
 
 async fn accounts_crud(db: &TestDb) {
@@ -87,6 +89,20 @@ async fn accounts_crud(db: &TestDb) {
         .unwrap();
     assert_eq!(by_email.did, "did:plc:alice");
     assert!(s.accounts().get("did:plc:nobody").await.unwrap().is_none());
+    make_account(s, "did:plc:bob").await;
+    let all = s.accounts().list(None, 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|a| a.did.as_str()).collect::<Vec<_>>(),
+        vec!["did:plc:alice", "did:plc:bob"]
+    );
+    assert_eq!(
+        s.accounts()
+            .list(Some("did:plc:alice"), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     s.accounts()
         .confirm_email("did:plc:alice", 1234)

@@ -8,11 +8,49 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{counter_commit, make_account, rev, rev_num, TestDb};
-use pds_store::{Store, StoreConfig};
+use common::{block, make_account, rev, rev_num, TestDb};
+use pds_store::{RecordPut, RepoCommitData, Store, StoreConfig, StoreError};
 
 const CHILD_ENV: &str = "PDS_STORE_CRASH_CHILD_LOCATION";
 const DID: &str = "did:plc:crash";
+/// Filler blocks per commit, so each transaction writes ~200 KB and a kill
+/// is likely to land inside one.
+const FILLERS: u64 = 200;
+
+fn filler(n: u64, k: u64) -> (cid::Cid, Vec<u8>) {
+    block(format!("filler|{n}|{k}|{}", "f".repeat(1000)))
+}
+
+/// A counter commit (as `common::counter_commit`) that also writes this
+/// commit's fillers and garbage-collects the previous commit's.
+async fn crash_commit(store: &Store) -> Result<(u64, i64), StoreError> {
+    let txn = store.repo().begin_write(DID).await?;
+    let (n, prev_root) = match txn.current() {
+        Some(r) => (rev_num(&r.rev), Some(r.cid)),
+        None => (0, None),
+    };
+    let next = n + 1;
+    let (root, root_bytes) = block(format!("root|{DID}|{next}"));
+    let (rec, rec_bytes) = block(format!("record|{DID}|{next}"));
+    let mut data = RepoCommitData::new(root, rev(next));
+    data.put_blocks = vec![(root, root_bytes), (rec, rec_bytes)];
+    data.put_blocks
+        .extend((0..FILLERS).map(|k| filler(next, k)));
+    data.delete_blocks = prev_root.into_iter().collect();
+    if n > 0 {
+        data.delete_blocks
+            .extend((0..FILLERS).map(|k| filler(n, k).0));
+    }
+    data.record_puts = vec![RecordPut {
+        collection: "app.test.counter".into(),
+        rkey: format!("{next:08}"),
+        cid: rec,
+        blobs: vec![],
+    }];
+    data.events = vec![common::commit_event(DID, &rev(next))];
+    let out = txn.commit(data).await?;
+    Ok((next, out.seqs.first().copied().unwrap_or(-1)))
+}
 
 /// The child: commits forever until killed. Ignored unless run by the parent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,7 +64,7 @@ async fn crash_child_writer() {
         .expect("child open");
     println!("ready");
     loop {
-        counter_commit(&store, DID).await.expect("child commit");
+        crash_commit(&store).await.expect("child commit");
     }
 }
 
@@ -46,9 +84,17 @@ async fn check_consistent(store: &Store) -> u64 {
     );
     assert_eq!(
         store.repo().block_stats(DID).await.unwrap().0,
-        n + 1,
+        n + 1 + FILLERS,
         "blocks match rev"
     );
+    let fillers: Vec<_> = (0..FILLERS).map(|k| filler(n, k).0).collect();
+    assert!(store
+        .repo()
+        .get_blocks(DID, &fillers)
+        .await
+        .unwrap()
+        .missing
+        .is_empty());
     let events = store.sequencer().events_after(0, 1_000_000).await.unwrap();
     assert_eq!(events.len() as u64, n, "one event per commit");
     assert_eq!(store.sequencer().current_seq().await.unwrap(), n as i64);
@@ -65,7 +111,7 @@ async fn check_consistent(store: &Store) -> u64 {
 
 async fn kill_child_repeatedly(db: &TestDb) {
     make_account(&db.store, DID).await;
-    counter_commit(&db.store, DID).await.unwrap();
+    crash_commit(&db.store).await.unwrap();
     db.store.close().await;
     let exe = std::env::current_exe().unwrap();
     let mut last = 1;
@@ -116,7 +162,7 @@ async fn kill_child_repeatedly(db: &TestDb) {
         let n = check_consistent(&store).await;
         assert!(n > last, "round {round}: progress {last} -> {n}");
         // And the repo accepts the next commit.
-        let (next, seq) = counter_commit(&store, DID).await.unwrap();
+        let (next, seq) = crash_commit(&store).await.unwrap();
         assert_eq!((next, seq), (n + 1, n as i64 + 1));
         last = next;
         eprintln!(

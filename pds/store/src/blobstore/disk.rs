@@ -116,4 +116,8 @@ impl BlobStore for DiskBlobStore {
     async fn exists(&self, did: &str, cid: &Cid) -> Result<bool> {
         Ok(tokio::fs::try_exists(self.blob_path(did, cid)?).await?)
     }
+
+    async fn purge_temp(&self, age: std::time::Duration) -> Result<u64> {
+        super::purge_dir_older_than(&self.root.join("tmp"), age).await
+    }
 }

@@ -69,6 +69,9 @@ pub trait BlobStore: Send + Sync {
     async fn delete(&self, did: &str, cid: &Cid) -> Result<()>;
     /// Whether the blob is stored.
     async fn exists(&self, did: &str, cid: &Cid) -> Result<bool>;
+    /// Removes temporary objects older than `age` (uploads interrupted by a
+    /// crash). Returns how many were removed.
+    async fn purge_temp(&self, age: std::time::Duration) -> Result<u64>;
 }
 
 /// Incremental CID and size computation for a streamed blob.
@@ -164,4 +167,34 @@ pub(crate) async fn spool_to_file(
         return Err(e);
     }
     hasher.finish()
+}
+
+/// Removes files in `dir` last modified more than `age` ago.
+pub(crate) async fn purge_dir_older_than(
+    dir: &std::path::Path,
+    age: std::time::Duration,
+) -> Result<u64> {
+    let mut n = 0;
+    let mut rd = match tokio::fs::read_dir(dir).await {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let now = std::time::SystemTime::now();
+    while let Some(entry) = rd.next_entry().await? {
+        let meta = entry.metadata().await?;
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|elapsed| elapsed >= age);
+        if meta.is_file() && old {
+            match tokio::fs::remove_file(entry.path()).await {
+                Ok(()) => n += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(n)
 }

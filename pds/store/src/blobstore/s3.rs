@@ -209,4 +209,8 @@ impl BlobStore for S3BlobStore {
             }
         }
     }
+
+    async fn purge_temp(&self, age: std::time::Duration) -> Result<u64> {
+        super::purge_dir_older_than(&self.temp_dir, age).await
+    }
 }
