@@ -188,10 +188,15 @@ impl Emitter<'_> {
         let mut out = format!("{}::lex_union! {{\n", self.rt);
         push_doc(&mut out, "    ", &item.doc);
         out.push_str(&format!(
-            "    pub {} union {} {{\n",
+            "    pub {} union {} {{",
             if open { "open" } else { "closed" },
             item.name
         ));
+        if variants.is_empty() {
+            out.push_str("}\n}\n");
+            return out;
+        }
+        out.push('\n');
         for v in variants {
             out.push_str(&format!(
                 "        {}({}) = {},\n",
@@ -214,7 +219,12 @@ impl Emitter<'_> {
     ) -> String {
         let mut out = format!("{}::{mac}! {{\n", self.rt);
         push_doc(&mut out, "    ", &item.doc);
-        out.push_str(&format!("    pub {kind} {} {{\n", item.name));
+        out.push_str(&format!("    pub {kind} {} {{", item.name));
+        if values.is_empty() {
+            out.push_str("}\n}\n");
+            return out;
+        }
+        out.push('\n');
         for v in values {
             if variant_docs {
                 push_doc(&mut out, "        ", &v.doc);

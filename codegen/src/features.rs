@@ -102,11 +102,7 @@ pub fn parse_cargo_features(toml: &str) -> BTreeMap<String, Vec<String>> {
     let mut in_features = false;
     let mut current: Option<(String, String)> = None;
     for raw in toml.lines() {
-        let line = match raw.find('#') {
-            Some(i) if !raw[..i].contains('"') => &raw[..i],
-            _ => raw,
-        }
-        .trim();
+        let line = strip_comment(raw).trim();
         if current.is_none() && line.starts_with('[') {
             in_features = line == "[features]";
             continue;
@@ -134,6 +130,24 @@ pub fn parse_cargo_features(toml: &str) -> BTreeMap<String, Vec<String>> {
         }
     }
     out
+}
+
+/// A TOML line without its `#` comment (a `#` inside a string is kept).
+fn strip_comment(line: &str) -> &str {
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            '\\' if in_string => escaped = !escaped,
+            '"' if !escaped => in_string = !in_string,
+            '#' if !in_string => return &line[..i],
+            _ => escaped = false,
+        }
+        if c != '\\' {
+            escaped = false;
+        }
+    }
+    line
 }
 
 fn list_items(s: &str) -> Vec<String> {
@@ -251,7 +265,8 @@ mod tests {
 name = "x"
 
 [features]
-server = ["dep:axum"]  # comment
+server = ["dep:axum"]  # comment "with quotes"
+"quoted#name" = []
 app-bsky = []
 chat-bsky = ["app-bsky"]
 tools-ozone = [
@@ -265,6 +280,7 @@ a = "1"
         let declared = parse_cargo_features(toml);
         assert_eq!(declared["tools-ozone"], vec!["chat-bsky".to_owned()]);
         assert_eq!(declared["server"], vec!["dep:axum".to_owned()]);
+        assert!(declared.contains_key("quoted#name"));
         let mut required: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         required.insert("app-bsky".into(), BTreeSet::new());
         required.insert("chat-bsky".into(), ["app-bsky".to_owned()].into());

@@ -52,6 +52,9 @@ pub struct Options {
     pub features: Option<FeatureRules>,
     /// Whether and how to write `lexicon_sources.rs`.
     pub sources: SourceEmbedding,
+    /// Whether to append the server route traits (`crate::routes`, behind
+    /// the `server` feature) to the namespace modules.
+    pub routes: bool,
 }
 
 impl Default for Options {
@@ -63,6 +66,7 @@ impl Default for Options {
             module_style: ModuleStyle::IncludeOutDir,
             features: Some(FeatureRules::default()),
             sources: SourceEmbedding::IncludeStr,
+            routes: true,
         }
     }
 }
@@ -77,6 +81,7 @@ impl Options {
             module_style: ModuleStyle::Files,
             features: None,
             sources: SourceEmbedding::Inline,
+            routes: true,
         }
     }
 }
@@ -127,7 +132,9 @@ pub fn generate(catalog: &Catalog, opts: &Options) -> Result<Vec<GeneratedFile>,
     write_node(catalog, opts, &emitter, &root, &mut path, &mut files)?;
     // Server route traits (feature `server`), appended to each namespace
     // module; see `crate::routes`.
-    crate::routes::append_routes(catalog, &names, &opts.runtime_root, &mut files)?;
+    if opts.routes {
+        crate::routes::append_routes(catalog, &names, &opts.runtime_root, &mut files)?;
+    }
     if opts.sources != SourceEmbedding::None {
         files.push(GeneratedFile {
             path: PathBuf::from("lexicon_sources.rs"),

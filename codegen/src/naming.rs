@@ -23,9 +23,14 @@
 //! * the `main` record is [`RECORD`] (`Record`);
 //! * any other `main` schema (object, string, array, ...) is [`MAIN`]
 //!   (`Main`);
-//! * queries and procedures give [`PARAMS`], [`INPUT`], [`OUTPUT`] and
-//!   [`ERROR`], subscriptions [`PARAMS`], [`MESSAGE`] and [`ERROR`], and
-//!   every primary type the constant [`NSID_CONST`] (`NSID`);
+//! * queries, procedures and subscriptions always get [`PARAMS`] (an empty
+//!   struct when there are no parameters) and [`ERROR`] (with only the
+//!   `Other` fallback when no errors are declared); every body gets a
+//!   [`INPUT_ENCODING`] / [`OUTPUT_ENCODING`] constant, and a JSON body
+//!   ([`is_json_body`]) also the type [`INPUT`] / [`OUTPUT`] (a struct, a
+//!   union, an alias of the referenced type, or `Value` without schema);
+//!   subscriptions get the union [`MESSAGE`]; every primary type
+//!   (permission sets included) gets the constant [`NSID_CONST`] (`NSID`);
 //! * every other definition is the PascalCase of its name
 //!   (`#replyRef` → `ReplyRef`);
 //! * a token is a constant: the SCREAMING_SNAKE_CASE of its name

@@ -28,6 +28,7 @@ macro_rules! lex_string_enum {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[allow(clippy::enum_variant_names)]
         $vis enum $name {
             $($(#[$vmeta])* $variant,)*
             /// A value the lexicon does not list.
@@ -92,6 +93,7 @@ macro_rules! lex_string_enum {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[allow(clippy::enum_variant_names)]
         $vis enum $name {
             $($(#[$vmeta])* $variant,)*
         }
@@ -203,6 +205,7 @@ macro_rules! lex_union {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq)]
+        #[allow(clippy::enum_variant_names)]
         $vis enum $name {
             $($(#[$vmeta])* $variant($ty),)*
             /// A value of a type the lexicon does not list, kept as is.
@@ -254,6 +257,7 @@ macro_rules! lex_union {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq)]
+        #[allow(clippy::enum_variant_names)]
         $vis enum $name {
             $($(#[$vmeta])* $variant($ty),)*
         }
