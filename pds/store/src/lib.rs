@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use tokio::sync::{watch, Mutex};
+use tokio::sync::{watch, Mutex, Semaphore};
 use tokio::task::JoinHandle;
 
 pub use accounts::*;
@@ -118,6 +118,10 @@ pub(crate) struct Inner {
     pub(crate) write_gate: Arc<Mutex<()>>,
     /// In-process per-repo write locks (striped by DID hash).
     pub(crate) repo_locks: Vec<Arc<Mutex<()>>>,
+    /// Bounds the repo write transactions holding a pooled connection while
+    /// their caller computes (PostgreSQL), to half the pool, so the reads
+    /// those callers make can always get a connection.
+    pub(crate) repo_write_slots: Arc<Semaphore>,
     /// Highest seq known to be committed, for subscribers.
     pub(crate) seq_watch: watch::Sender<i64>,
     listener: Option<JoinHandle<()>>,
@@ -202,6 +206,9 @@ impl Store {
                 repo_locks: (0..REPO_LOCK_STRIPES)
                     .map(|_| Arc::new(Mutex::new(())))
                     .collect(),
+                repo_write_slots: Arc::new(Semaphore::new(
+                    usize::try_from((config.max_connections / 2).max(1)).unwrap_or(1),
+                )),
                 seq_watch,
                 listener,
             }),

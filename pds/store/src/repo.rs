@@ -27,7 +27,7 @@ use std::hash::{Hash, Hasher};
 use cid::Cid;
 use sha2::{Digest, Sha256};
 use sqlx::{Postgres, Transaction};
-use tokio::sync::OwnedMutexGuard;
+use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit};
 
 use crate::db::{
     cid_to_string, now_ms, on_pool, on_tx, parse_cid, placeholders, u64_from_i64, value_rows,
@@ -186,6 +186,7 @@ pub struct RepoWriteTxn {
     current: Option<RepoRoot>,
     pg: Option<Transaction<'static, Postgres>>,
     _guard: OwnedMutexGuard<()>,
+    _slot: Option<OwnedSemaphorePermit>,
 }
 
 impl std::fmt::Debug for RepoWriteTxn {
@@ -221,6 +222,7 @@ impl RepoWriteTxn {
             current,
             pg,
             _guard,
+            _slot,
         } = self;
         let mut tx = match pg {
             Some(t) => WriteTx::from_pg(t),
@@ -241,6 +243,7 @@ impl RepoWriteTxn {
             current,
             pg,
             _guard,
+            _slot,
         } = self;
         let Some(current) = current else {
             return Ok(0);
@@ -563,8 +566,18 @@ impl Repos<'_> {
             .ok_or_else(|| StoreError::Config("no repo lock stripes".into()))?
             .clone();
         let guard = lock.lock_owned().await;
+        let mut slot = None;
         let (current, pg) = match self.pool() {
             Pool::Postgres(p) => {
+                slot = Some(
+                    self.store
+                        .inner
+                        .repo_write_slots
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .map_err(|_| StoreError::Config("repo write slots closed".into()))?,
+                );
                 let mut t = p.begin().await?;
                 let row: Option<(String, String, i64)> = sqlx::query_as(
                     "SELECT cid, rev, indexed_at FROM repo_root WHERE did = $1 FOR UPDATE",
@@ -598,6 +611,7 @@ impl Repos<'_> {
             current,
             pg,
             _guard: guard,
+            _slot: slot,
         })
     }
 

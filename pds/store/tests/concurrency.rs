@@ -18,6 +18,7 @@ both_backends!(
     concurrent_writers_one_repo,
     concurrent_writers_two_processes,
     sequencer_never_shows_gaps,
+    small_pool_repo_writes_make_progress,
 );
 
 /// The store writes each statement once with `$N` placeholders; check both
@@ -245,4 +246,50 @@ async fn sequencer_never_shows_gaps(db: &TestDb) {
         a.backend()
     );
     assert_eq!(a.sequencer().current_seq().await.unwrap(), total);
+}
+
+/// Repo write transactions that read through the pool while holding the
+/// write lock must not exhaust a small pool (PostgreSQL keeps a connection
+/// per open repo write).
+async fn small_pool_repo_writes_make_progress(db: &TestDb) {
+    let mut config = StoreConfig::new(db.location.clone());
+    config.max_connections = 3;
+    config.acquire_timeout = Duration::from_secs(5);
+    let small = Store::open(config).await.unwrap();
+    let dids: Vec<String> = (0..8).map(|i| format!("did:plc:pool{i}")).collect();
+    for did in &dids {
+        make_account(&small, did).await;
+        counter_commit(&small, did).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for (i, did) in dids.iter().enumerate() {
+        let st = small.clone();
+        let did = did.clone();
+        let other = dids[(i + 1) % dids.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..3 {
+                let txn = st.repo().begin_write(&did).await?;
+                let root = txn.current().map(|r| r.cid).into_iter().collect::<Vec<_>>();
+                assert_eq!(txn.get_blocks(&root).await?.blocks.len(), 1);
+                st.repo().get_root(&other).await?;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                drop(txn);
+                counter_commit(&st, &did).await?;
+            }
+            Ok::<_, StoreError>(())
+        }));
+    }
+    let all = tokio::time::timeout(Duration::from_secs(60), async {
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+    })
+    .await;
+    assert!(all.is_ok(), "repo writers deadlocked on a small pool");
+    for did in &dids {
+        assert_eq!(
+            rev_num(&small.repo().get_root(did).await.unwrap().unwrap().rev),
+            4
+        );
+    }
 }
