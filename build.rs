@@ -48,6 +48,9 @@ fn run() -> Result<(), String> {
         ));
     }
 
+    for w in catalog.warnings() {
+        println!("cargo:warning=lexicon: {w}");
+    }
     let opts = Options::default();
     for w in warnings(&catalog, &opts) {
         println!("cargo:warning=lexicon: {w}");

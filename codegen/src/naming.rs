@@ -50,7 +50,9 @@
 //!
 //! **Inline types.** An object, union or string enum declared inline in a
 //! field is named `<Parent><Field>` in PascalCase (`Params` + `sort` →
-//! `ParamsSort`; an array's items use the array field's name). Inline names
+//! `ParamsSort`; the items of an array field use the field's name, so the
+//! union items of `features` in `main` are `MainFeatures`; the items of a
+//! named array definition `foo` are `FooItem`). Inline names
 //! are allocated after all definition names, so they never change a
 //! definition's name; on a clash they get a number suffix (`2`, `3`, ...).
 //!
