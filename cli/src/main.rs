@@ -14,7 +14,11 @@ mod mst;
 mod syntax;
 
 #[derive(Parser)]
-#[command(name = "atproto", version, about = "atproto syntax, data model, crypto, MST and CAR tools")]
+#[command(
+    name = "atproto",
+    version,
+    about = "atproto syntax, data model, crypto, MST and CAR tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
