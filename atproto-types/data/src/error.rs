@@ -271,6 +271,21 @@ pub enum DecodeErrorKind {
     /// A data-model rule on the decoded value.
     #[error("{0}")]
     DataModel(DataErrorKind),
+    /// An item of another type than a fixed shape requires at this point.
+    #[error("expected {expected}, found {found}")]
+    UnexpectedType {
+        /// What the shape requires.
+        expected: &'static str,
+        /// What the input holds.
+        found: &'static str,
+    },
+    /// A map of a fixed shape without one of its required keys.
+    #[error("required map key `{0}` is missing")]
+    MissingField(&'static str),
+    /// A map of a fixed shape with a key it does not define, or a key
+    /// repeated or out of canonical order.
+    #[error("map key `{0}` is unknown, repeated or out of order")]
+    UnexpectedField(String),
 }
 
 /// A DAG-CBOR decoding failure, with the byte offset of the offending item.
@@ -284,7 +299,8 @@ pub struct DecodeError {
 }
 
 impl DecodeError {
-    pub(crate) fn new(offset: usize, kind: DecodeErrorKind) -> Self {
+    /// An error at byte `offset`.
+    pub fn new(offset: usize, kind: DecodeErrorKind) -> Self {
         DecodeError { offset, kind }
     }
 }

@@ -5,6 +5,9 @@
 //!   strictly (no floats, no indefinite lengths, shortest-form arguments,
 //!   sorted unique string keys, tag 42 only, bounded nesting) and also applies
 //!   the data-model rules (`$type`, blobs, reserved keys).
+//! - [`cbor::Encoder`] and [`cbor::Decoder`] write and strictly read
+//!   DAG-CBOR item by item, for fixed shapes that need no [`Value`] (the
+//!   value codec is built on them).
 //! - [`Value::from_json`] / [`Value::to_json`] map atproto-JSON
 //!   (`{"$link": ..}`, `{"$bytes": ..}`) to and from [`Value`].
 //! - [`cid_for_dag_cbor`] and [`cid_for_raw`] compute CIDv1 with SHA-256.
@@ -25,7 +28,7 @@
 //! ```
 
 mod blob;
-mod cbor;
+pub mod cbor;
 mod error;
 mod json;
 mod model;

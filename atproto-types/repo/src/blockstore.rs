@@ -3,30 +3,13 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use atproto_data::cid_for_dag_cbor;
 use bytes::Bytes;
 use cid::Cid;
-use sha2::{Digest, Sha256};
 
-/// Multicodec code of DAG-CBOR.
-pub const DAG_CBOR: u64 = 0x71;
-/// Multicodec code of raw bytes.
-pub const RAW: u64 = 0x55;
-/// Multihash code of SHA2-256.
-pub const SHA2_256: u64 = 0x12;
-
-/// The CIDv1 (sha2-256) of `bytes` under `codec`.
-pub fn cid_for(codec: u64, bytes: &[u8]) -> Cid {
-    let digest = Sha256::digest(bytes);
-    // A 32-byte digest always fits the 64-byte multihash.
-    let mh = multihash::Multihash::<64>::wrap(SHA2_256, &digest)
-        .unwrap_or_else(|_| unreachable!("a 32-byte digest fits a 64-byte multihash"));
-    Cid::new_v1(codec, mh)
-}
-
-/// The CID of a DAG-CBOR block.
-pub fn cid_for_cbor(bytes: &[u8]) -> Cid {
-    cid_for(DAG_CBOR, bytes)
-}
+/// The CID of a DAG-CBOR block: [`atproto_data::cid_for_dag_cbor`], under
+/// the name this crate's tests and benchmarks use.
+pub use atproto_data::cid_for_dag_cbor as cid_for_cbor;
 
 /// An error from a block store backend.
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +71,7 @@ impl BlockMap {
     /// Hash DAG-CBOR bytes, store them, and return their CID.
     pub fn put_cbor(&mut self, bytes: impl Into<Bytes>) -> Cid {
         let bytes = bytes.into();
-        let cid = cid_for_cbor(&bytes);
+        let cid = cid_for_dag_cbor(&bytes);
         self.put(cid, bytes);
         cid
     }

@@ -12,12 +12,13 @@
 
 use std::io::{self, Read, Write};
 
+use atproto_data::cbor::{Decoder, Encoder};
+use atproto_data::{DecodeError, MAX_NESTED_LEVELS, SHA2_256_CODE};
 use bytes::Bytes;
 use cid::Cid;
 use sha2::{Digest, Sha256};
 
-use crate::blockstore::{BlockMap, SHA2_256};
-use crate::cbor::{CborError, Decoder, Encoder};
+use crate::blockstore::BlockMap;
 
 /// Limits the reader enforces on untrusted input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,17 +168,17 @@ fn encode_header(roots: &[Cid]) -> Vec<u8> {
     }
     e.text("version");
     e.uint(1);
-    e.buf
+    e.into_bytes()
 }
 
 fn decode_header(bytes: &[u8], limits: &CarLimits) -> Result<Vec<Cid>, CarError> {
-    let bad = |e: CborError| CarError::InvalidHeader(e.to_string());
+    let bad = |e: DecodeError| CarError::InvalidHeader(e.to_string());
     let mut d = Decoder::new(bytes);
     let n = d.map_len().map_err(bad)?;
     let mut roots: Option<Vec<Cid>> = None;
     let mut version: Option<i64> = None;
     for _ in 0..n {
-        let key = d.text().map_err(bad)?;
+        let key = d.key().map_err(bad)?;
         match key {
             "roots" if roots.is_none() => {
                 let count = d.array_len().map_err(bad)?;
@@ -199,7 +200,7 @@ fn decode_header(bytes: &[u8], limits: &CarLimits) -> Result<Vec<Cid>, CarError>
             "roots" | "version" => {
                 return Err(CarError::InvalidHeader(format!("repeated key {key:?}")));
             }
-            _ => d.skip(0).map_err(bad)?,
+            _ => d.skip(MAX_NESTED_LEVELS).map_err(bad)?,
         }
     }
     d.finish().map_err(bad)?;
@@ -214,7 +215,7 @@ fn decode_header(bytes: &[u8], limits: &CarLimits) -> Result<Vec<Cid>, CarError>
 /// Check a block's bytes against its CID.
 pub fn verify_block(cid: &Cid, data: &[u8]) -> Result<(), CarError> {
     let mh = cid.hash();
-    if mh.code() != SHA2_256 || mh.size() != 32 {
+    if mh.code() != SHA2_256_CODE || mh.size() != 32 {
         return Err(CarError::UnsupportedHash {
             cid: *cid,
             code: mh.code(),
@@ -502,17 +503,17 @@ pub fn write_car_from_map(roots: &[Cid], blocks: &BlockMap) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blockstore::{cid_for, cid_for_cbor, RAW};
+    use atproto_data::{cid_for_dag_cbor, cid_for_raw, RAW_CODEC};
 
     fn sample() -> (Vec<Cid>, Vec<(Cid, Vec<u8>)>) {
         let blocks: Vec<(Cid, Vec<u8>)> = (0..5u8)
             .map(|i| {
                 let data = vec![0x43, i, i, i];
-                (cid_for_cbor(&data), data)
+                (cid_for_dag_cbor(&data), data)
             })
             .chain(std::iter::once({
                 let d = b"raw data".to_vec();
-                (cid_for(RAW, &d), d)
+                (cid_for_raw(&d), d)
             }))
             .collect();
         (vec![blocks[0].0], blocks)
@@ -581,7 +582,7 @@ mod tests {
     fn rejects_non_sha256() {
         let data = b"x".to_vec();
         let mh = multihash::Multihash::<64>::wrap(0x13, &[0u8; 64]).expect("mh");
-        let cid = Cid::new_v1(RAW, mh);
+        let cid = Cid::new_v1(RAW_CODEC, mh);
         let car = write_car(&[], [(&cid, &data[..])]);
         assert!(matches!(
             load_car(car),
@@ -591,15 +592,15 @@ mod tests {
 
     #[test]
     fn header_versions() {
-        let mut e = Encoder::default();
+        let mut e = Encoder::new();
         e.map(2);
         e.text("roots");
         e.array(0);
         e.text("version");
         e.uint(2);
         let mut car = Vec::new();
-        write_varint(&mut car, e.buf.len() as u64);
-        car.extend_from_slice(&e.buf);
+        write_varint(&mut car, e.as_bytes().len() as u64);
+        car.extend_from_slice(e.as_bytes());
         assert!(matches!(
             load_car(car),
             Err(CarError::UnsupportedVersion(2))

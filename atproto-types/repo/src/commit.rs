@@ -9,11 +9,10 @@
 use std::str::FromStr;
 
 use atproto_crypto::{PrivateKey, PublicKey};
+use atproto_data::cbor::{Decoder, Encoder};
+use atproto_data::{cid_for_dag_cbor, DecodeError, DecodeErrorKind, MAX_NESTED_LEVELS};
 use atproto_syntax::{Did, Tid};
 use cid::Cid;
-
-use crate::blockstore::cid_for_cbor;
-use crate::cbor::{read_struct, CborError, Decoder, Encoder};
 
 /// The commit version this crate writes.
 pub const COMMIT_VERSION: u8 = 3;
@@ -23,7 +22,7 @@ pub const COMMIT_VERSION: u8 = 3;
 pub enum CommitError {
     /// Not the commit schema.
     #[error("invalid commit object: {0}")]
-    Cbor(#[from] CborError),
+    Cbor(#[from] DecodeError),
     /// The `did` field is not a DID.
     #[error("invalid commit did {0:?}")]
     InvalidDid(String),
@@ -95,7 +94,7 @@ fn encode(
     e.opt_link(prev);
     e.text("version");
     e.uint(u64::from(version));
-    e.buf
+    e.into_bytes()
 }
 
 impl UnsignedCommit {
@@ -168,7 +167,7 @@ impl Commit {
     /// The commit block's bytes and CID.
     pub fn to_block(&self) -> (Cid, Vec<u8>) {
         let bytes = self.to_cbor();
-        (cid_for_cbor(&bytes), bytes)
+        (cid_for_dag_cbor(&bytes), bytes)
     }
 
     /// Decode a commit block strictly (canonical DAG-CBOR, exactly the six
@@ -181,8 +180,7 @@ impl Commit {
         let mut data = None;
         let mut prev = None;
         let mut version = 0i64;
-        read_struct(
-            &mut d,
+        d.read_struct(
             &["did", "rev", "sig", "data", "prev", "version"],
             &[true; 6],
             |i, d| {
@@ -203,7 +201,8 @@ impl Commit {
             3 => 3,
             v => return Err(CommitError::UnsupportedVersion(v)),
         };
-        let data = data.ok_or_else(|| CborError::Field("\"data\" is missing".into()))?;
+        let data =
+            data.ok_or_else(|| DecodeError::new(0, DecodeErrorKind::MissingField("data")))?;
         Ok(Commit {
             did: Did::from_str(did).map_err(|_| CommitError::InvalidDid(did.to_owned()))?,
             version,
@@ -230,13 +229,13 @@ pub fn looks_like_commit(bytes: &[u8]) -> bool {
     };
     let mut seen = 0;
     for _ in 0..n {
-        let Ok(k) = d.text() else {
+        let Ok(k) = d.key() else {
             return false;
         };
         if matches!(k, "did" | "data" | "rev" | "version" | "sig") {
             seen += 1;
         }
-        if d.skip(0).is_err() {
+        if d.skip(MAX_NESTED_LEVELS).is_err() {
             return false;
         }
     }
@@ -252,7 +251,7 @@ mod tests {
     fn sign_encode_decode_verify() {
         for alg in [Algorithm::K256, Algorithm::P256] {
             let key = PrivateKey::generate(alg);
-            let data = cid_for_cbor(&[0xa0]);
+            let data = cid_for_dag_cbor(&[0xa0]);
             let did = Did::from_str("did:plc:abcdefghijklmnopqrstuvwx").expect("did");
             let rev = Tid::from_str("3jzfcijpj2z2a").expect("tid");
             let commit = UnsignedCommit::new(did, data, rev, None).sign(&key);

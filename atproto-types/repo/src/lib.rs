@@ -12,7 +12,6 @@
 
 pub mod blockstore;
 pub mod car;
-mod cbor;
 pub mod commit;
 pub mod mst;
 pub mod repo;
@@ -20,7 +19,6 @@ pub mod sync;
 
 pub use blockstore::{BlockMap, BlockStore, BlockStoreError, MemoryBlockStore};
 pub use car::{load_car, CarError, CarLimits, CarReader, CarSliceReader, CarWriter};
-pub use cbor::CborError;
 pub use cid::Cid;
 pub use commit::{Commit, CommitError, UnsignedCommit};
 pub use mst::{Mst, MstError};

@@ -1,10 +1,11 @@
 //! The MST node block format:
 //! `{e: [{k: bytes, p: int, t: link|null, v: link}], l: link|null}`.
 
+use atproto_data::cbor::{Decoder, Encoder};
+use atproto_data::{DecodeError, DecodeErrorKind};
 use cid::Cid;
 
 use super::key::{common_prefix_len, key_height};
-use crate::cbor::{read_struct, CborError, Decoder, Encoder};
 
 /// One decoded entry of a node block.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +32,7 @@ pub struct NodeData {
 pub enum NodeError {
     /// Not the DAG-CBOR node schema.
     #[error(transparent)]
-    Cbor(#[from] CborError),
+    Cbor(#[from] DecodeError),
     /// Schema-valid but structurally wrong.
     #[error("{0}")]
     Structure(String),
@@ -71,7 +72,7 @@ pub(crate) fn encode_node<'a>(
     }
     e.text("l");
     e.opt_link(left);
-    e.buf
+    e.into_bytes()
 }
 
 /// Encode a [`NodeData`].
@@ -92,7 +93,7 @@ pub fn decode_node(bytes: &[u8]) -> Result<NodeData, NodeError> {
     let mut node = NodeData::default();
     let mut prev_key: Vec<u8> = Vec::new();
     let mut structure: Option<String> = None;
-    read_struct(&mut d, &["e", "l"], &[true, true], |i, d| {
+    d.read_struct(&["e", "l"], &[true, true], |i, d| {
         match i {
             0 => {
                 let n = d.array_len()?;
@@ -102,7 +103,8 @@ pub fn decode_node(bytes: &[u8]) -> Result<NodeData, NodeError> {
                     let mut p = 0u64;
                     let mut right = None;
                     let mut value = None;
-                    read_struct(d, &["k", "p", "t", "v"], &[true; 4], |j, d| {
+                    let entry_at = d.position();
+                    d.read_struct(&["k", "p", "t", "v"], &[true; 4], |j, d| {
                         match j {
                             0 => suffix = d.bytes()?,
                             1 => p = d.uint()?,
@@ -112,7 +114,10 @@ pub fn decode_node(bytes: &[u8]) -> Result<NodeData, NodeError> {
                         Ok(())
                     })?;
                     let Some(value) = value else {
-                        return Err(CborError::Field("\"v\" is missing".into()));
+                        return Err(DecodeError::new(
+                            entry_at,
+                            DecodeErrorKind::MissingField("v"),
+                        ));
                     };
                     if structure.is_some() {
                         continue;
@@ -176,14 +181,14 @@ pub fn decode_node(bytes: &[u8]) -> Result<NodeData, NodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blockstore::cid_for_cbor;
+    use atproto_data::cid_for_dag_cbor;
 
     #[test]
     fn empty_node() {
         let bytes = encode_node_data(&NodeData::default());
         assert_eq!(bytes, [0xa2, 0x61, 0x65, 0x80, 0x61, 0x6c, 0xf6]);
         assert_eq!(
-            cid_for_cbor(&bytes).to_string(),
+            cid_for_dag_cbor(&bytes).to_string(),
             "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"
         );
         assert_eq!(decode_node(&bytes).expect("decodes"), NodeData::default());
@@ -191,7 +196,7 @@ mod tests {
 
     #[test]
     fn round_trip_with_prefixes() {
-        let v = cid_for_cbor(b"\xa0");
+        let v = cid_for_dag_cbor(b"\xa0");
         let node = NodeData {
             left: None,
             entries: [
@@ -209,5 +214,56 @@ mod tests {
         };
         let bytes = encode_node_data(&node);
         assert_eq!(decode_node(&bytes).expect("decodes"), node);
+    }
+
+    #[test]
+    fn rejects_schema_violations() {
+        let kind = |b: &[u8]| match decode_node(b) {
+            Err(NodeError::Cbor(e)) => e.kind,
+            other => panic!("{b:02x?}: {other:?}"),
+        };
+        // {e: []} without l.
+        assert_eq!(
+            kind(&[0xa1, 0x61, 0x65, 0x80]),
+            DecodeErrorKind::MissingField("l")
+        );
+        // {e: [], l: null, x: null}
+        assert_eq!(
+            kind(&[0xa3, 0x61, 0x65, 0x80, 0x61, 0x6c, 0xf6, 0x61, 0x78, 0xf6]),
+            DecodeErrorKind::UnexpectedField("x".into())
+        );
+        // {l: null, e: []}: out of canonical order, so e is missing before l.
+        assert_eq!(
+            kind(&[0xa2, 0x61, 0x6c, 0xf6, 0x61, 0x65, 0x80]),
+            DecodeErrorKind::MissingField("e")
+        );
+        // l is a string, not a link.
+        assert_eq!(
+            kind(&[0xa2, 0x61, 0x65, 0x80, 0x61, 0x6c, 0x60]),
+            DecodeErrorKind::UnexpectedType {
+                expected: "a CID link (tag 42)",
+                found: "text string"
+            }
+        );
+        // Trailing byte.
+        assert_eq!(
+            kind(&[0xa2, 0x61, 0x65, 0x80, 0x61, 0x6c, 0xf6, 0x00]),
+            DecodeErrorKind::TrailingBytes(1)
+        );
+        // An entry without v.
+        let mut e = Encoder::new();
+        e.map(2);
+        e.text("e");
+        e.array(1);
+        e.map(3);
+        e.text("k");
+        e.bytes(b"a");
+        e.text("p");
+        e.uint(0);
+        e.text("t");
+        e.null();
+        e.text("l");
+        e.null();
+        assert_eq!(kind(e.as_bytes()), DecodeErrorKind::MissingField("v"));
     }
 }

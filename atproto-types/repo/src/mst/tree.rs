@@ -4,12 +4,13 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ops::{Bound, ControlFlow};
 
+use atproto_data::cid_for_dag_cbor;
 use cid::Cid;
 
 use super::key::{key_height, validate_key};
 use super::node::{decode_node, encode_node, NodeData};
 use super::MstError;
-use crate::blockstore::{cid_for_cbor, BlockMap, BlockStore};
+use crate::blockstore::{BlockMap, BlockStore};
 
 /// A pointer to a subtree: either just its CID (not loaded) or the node.
 #[derive(Debug, Clone)]
@@ -240,7 +241,7 @@ impl Default for Mst {
 
 /// The CID of the empty MST node `{e: [], l: null}`.
 pub fn empty_root_cid() -> Cid {
-    cid_for_cbor(&encode_node(None, std::iter::empty()))
+    cid_for_dag_cbor(&encode_node(None, std::iter::empty()))
 }
 
 impl Mst {
@@ -471,7 +472,7 @@ impl Mst {
         match self.root.as_mut() {
             None => {
                 let bytes = encode_node(None, std::iter::empty());
-                let cid = cid_for_cbor(&bytes);
+                let cid = cid_for_dag_cbor(&bytes);
                 self.changes.pending.put(cid, bytes);
                 Ok(cid)
             }
@@ -1037,7 +1038,7 @@ fn seal(link: &mut Link, pending: &mut BlockMap) -> Cid {
                     .zip(&rights)
                     .map(|(e, r)| (e.key.as_str(), &e.value, r.as_ref())),
             );
-            let cid = cid_for_cbor(&bytes);
+            let cid = cid_for_dag_cbor(&bytes);
             pending.put(cid, bytes);
             node.cid = Some(cid);
             cid

@@ -1,198 +1,135 @@
-//! Canonical DAG-CBOR encoding and strict decoding.
+//! DAG-CBOR: canonical encoding and strict decoding, in two layers.
+//!
+//! - Values: [`to_dag_cbor`] / [`write_dag_cbor`] encode a [`Value`];
+//!   [`from_dag_cbor`] and [`decode_prefix`] decode one, also checking the
+//!   data-model rules (`$type`, blobs, reserved keys, nesting, container
+//!   and key sizes).
+//! - Fixed shapes: [`Encoder`] and [`Decoder`] write and read DAG-CBOR item
+//!   by item without building a [`Value`] (MST nodes, commits, CAR headers,
+//!   event-stream frames). The value codec is built on them, so heads,
+//!   shortest-form checks, tag 42 links, UTF-8 checks and allocation bounds
+//!   have one implementation.
 //!
 //! Encoding rules (DAG-CBOR): shortest-form arguments, definite lengths,
 //! map keys sorted by length then bytewise, links as tag 42 over a byte
 //! string holding `0x00` followed by the binary CID. No floats.
 //!
-//! The decoder accepts exactly that form and nothing else, never allocates
-//! more than the remaining input could hold, and bounds nesting depth.
+//! The decoders accept exactly that form and nothing else, never allocate
+//! more than the remaining input could hold, and bound nesting depth.
 
 use std::collections::BTreeMap;
 
-use cid::{Cid, Version};
-
 use crate::error::{DataErrorKind, DecodeError, DecodeErrorKind};
-use crate::model::{
-    check_container_len, check_key_len, check_map_fields, is_reserved_key, MAX_NESTED_LEVELS,
-};
+use crate::model::{check_container_len, check_map_fields, is_reserved_key, MAX_NESTED_LEVELS};
 use crate::value::Value;
 
-const MAJOR_UNSIGNED: u8 = 0;
-const MAJOR_NEGATIVE: u8 = 1;
-const MAJOR_BYTES: u8 = 2;
-const MAJOR_TEXT: u8 = 3;
-const MAJOR_ARRAY: u8 = 4;
-const MAJOR_MAP: u8 = 5;
-const MAJOR_TAG: u8 = 6;
-const MAJOR_SIMPLE: u8 = 7;
+mod decoder;
+mod encoder;
 
-const TAG_CID: u64 = 42;
-const FALSE: u8 = 0xf4;
-const TRUE: u8 = 0xf5;
-const NULL: u8 = 0xf6;
+pub use decoder::Decoder;
+pub use encoder::{head_len, link_len, Encoder};
+
+#[cfg(test)]
+use decoder::parse_binary_cid;
+use decoder::{enter, int_from_head};
+
+/// Major type 0: unsigned integer.
+pub const MAJOR_UNSIGNED: u8 = 0;
+/// Major type 1: negative integer (`-1 - argument`).
+pub const MAJOR_NEGATIVE: u8 = 1;
+/// Major type 2: byte string.
+pub const MAJOR_BYTES: u8 = 2;
+/// Major type 3: text string.
+pub const MAJOR_TEXT: u8 = 3;
+/// Major type 4: array.
+pub const MAJOR_ARRAY: u8 = 4;
+/// Major type 5: map.
+pub const MAJOR_MAP: u8 = 5;
+/// Major type 6: tag.
+pub const MAJOR_TAG: u8 = 6;
+/// Major type 7: simple values and floats.
+pub const MAJOR_SIMPLE: u8 = 7;
+
+/// The tag of a CID link.
+pub const TAG_CID: u64 = 42;
+
+const SIMPLE_FALSE: u8 = 0xf4;
+const SIMPLE_TRUE: u8 = 0xf5;
+const SIMPLE_NULL: u8 = 0xf6;
 
 // ---------------------------------------------------------------- encoding
 
 /// Encode a value as canonical DAG-CBOR.
 pub fn to_dag_cbor(v: &Value) -> Vec<u8> {
-    let mut out = Vec::with_capacity(encoded_len(v));
-    write_dag_cbor(v, &mut out);
-    out
+    let mut e = Encoder::with_capacity(encoded_len(v));
+    e.value(v);
+    e.into_bytes()
 }
 
 /// Append the canonical DAG-CBOR encoding of a value to `out`.
 pub fn write_dag_cbor(v: &Value, out: &mut Vec<u8>) {
-    match v {
-        Value::Null => out.push(NULL),
-        Value::Bool(false) => out.push(FALSE),
-        Value::Bool(true) => out.push(TRUE),
-        Value::Integer(i) => {
-            if *i >= 0 {
-                write_header(out, MAJOR_UNSIGNED, *i as u64);
-            } else {
-                // -1 - i, which is !i for two's complement; never overflows.
-                write_header(out, MAJOR_NEGATIVE, !*i as u64);
-            }
-        }
-        Value::String(s) => {
-            write_header(out, MAJOR_TEXT, s.len() as u64);
-            out.extend_from_slice(s.as_bytes());
-        }
-        Value::Bytes(b) => {
-            write_header(out, MAJOR_BYTES, b.len() as u64);
-            out.extend_from_slice(b);
-        }
-        Value::Link(c) => {
-            write_header(out, MAJOR_TAG, TAG_CID);
-            write_header(out, MAJOR_BYTES, 1 + cid_len(c) as u64);
-            out.push(0x00);
-            write_cid(out, c);
-        }
-        Value::Array(a) => {
-            write_header(out, MAJOR_ARRAY, a.len() as u64);
-            for item in a {
-                write_dag_cbor(item, out);
-            }
-        }
-        Value::Map(m) => {
-            write_header(out, MAJOR_MAP, m.len() as u64);
-            // A BTreeMap iterates bytewise. When key lengths never decrease
-            // in that order it already is canonical (length first, then
-            // bytewise); otherwise a stable sort by length makes it so.
-            let in_order = m
-                .keys()
-                .zip(m.keys().skip(1))
-                .all(|(a, b)| a.len() <= b.len());
-            if in_order {
-                for (k, item) in m {
-                    write_entry(out, k, item);
+    let mut e = Encoder::from_vec(std::mem::take(out));
+    e.value(v);
+    *out = e.into_bytes();
+}
+
+impl Encoder {
+    /// A [`Value`], canonically (map keys in DAG-CBOR order).
+    pub fn value(&mut self, v: &Value) {
+        match v {
+            Value::Null => self.null(),
+            Value::Bool(b) => self.bool(*b),
+            Value::Integer(i) => self.int(*i),
+            Value::String(s) => self.text(s),
+            Value::Bytes(b) => self.bytes(b),
+            Value::Link(c) => self.link(c),
+            Value::Array(a) => {
+                self.array(a.len());
+                for item in a {
+                    self.value(item);
                 }
-            } else {
-                let mut entries: Vec<(&String, &Value)> = m.iter().collect();
-                entries.sort_by_key(|(k, _)| k.len());
-                for (k, item) in entries {
-                    write_entry(out, k, item);
+            }
+            Value::Map(m) => {
+                self.map(m.len());
+                // A BTreeMap iterates bytewise. When key lengths never
+                // decrease in that order it already is canonical (length
+                // first, then bytewise); otherwise a stable sort by length
+                // makes it so.
+                let in_order = m
+                    .keys()
+                    .zip(m.keys().skip(1))
+                    .all(|(a, b)| a.len() <= b.len());
+                if in_order {
+                    for (k, item) in m {
+                        self.text(k);
+                        self.value(item);
+                    }
+                } else {
+                    let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+                    entries.sort_by_key(|(k, _)| k.len());
+                    for (k, item) in entries {
+                        self.text(k);
+                        self.value(item);
+                    }
                 }
             }
         }
     }
-}
-
-fn write_entry(out: &mut Vec<u8>, k: &str, item: &Value) {
-    write_header(out, MAJOR_TEXT, k.len() as u64);
-    out.extend_from_slice(k.as_bytes());
-    write_dag_cbor(item, out);
-}
-
-fn write_header(out: &mut Vec<u8>, major: u8, n: u64) {
-    let m = major << 5;
-    if n < 24 {
-        out.push(m | n as u8);
-    } else if n <= u64::from(u8::MAX) {
-        out.push(m | 24);
-        out.push(n as u8);
-    } else if n <= u64::from(u16::MAX) {
-        out.push(m | 25);
-        out.extend_from_slice(&(n as u16).to_be_bytes());
-    } else if n <= u64::from(u32::MAX) {
-        out.push(m | 26);
-        out.extend_from_slice(&(n as u32).to_be_bytes());
-    } else {
-        out.push(m | 27);
-        out.extend_from_slice(&n.to_be_bytes());
-    }
-}
-
-fn header_len(n: u64) -> usize {
-    if n < 24 {
-        1
-    } else if n <= u64::from(u8::MAX) {
-        2
-    } else if n <= u64::from(u16::MAX) {
-        3
-    } else if n <= u64::from(u32::MAX) {
-        5
-    } else {
-        9
-    }
-}
-
-fn varint_len(mut n: u64) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
-    }
-    len
-}
-
-fn write_varint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8 & 0x7f) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-/// Length of the binary CID (same bytes as `Cid::to_bytes`).
-fn cid_len(c: &Cid) -> usize {
-    let h = c.hash();
-    let mh = varint_len(h.code()) + varint_len(u64::from(h.size())) + h.digest().len();
-    match c.version() {
-        Version::V0 => mh,
-        Version::V1 => varint_len(1) + varint_len(c.codec()) + mh,
-    }
-}
-
-/// Write the binary CID (same bytes as `Cid::to_bytes`) without going
-/// through `io::Write`.
-fn write_cid(out: &mut Vec<u8>, c: &Cid) {
-    if c.version() == Version::V1 {
-        write_varint(out, 1);
-        write_varint(out, c.codec());
-    }
-    let h = c.hash();
-    write_varint(out, h.code());
-    write_varint(out, u64::from(h.size()));
-    out.extend_from_slice(h.digest());
 }
 
 /// Exact size of the canonical encoding.
 fn encoded_len(v: &Value) -> usize {
     match v {
         Value::Null | Value::Bool(_) => 1,
-        Value::Integer(i) => header_len(if *i >= 0 { *i as u64 } else { !*i as u64 }),
-        Value::String(s) => header_len(s.len() as u64) + s.len(),
-        Value::Bytes(b) => header_len(b.len() as u64) + b.len(),
-        Value::Link(c) => {
-            let n = 1 + cid_len(c);
-            2 + header_len(n as u64) + n
-        }
-        Value::Array(a) => header_len(a.len() as u64) + a.iter().map(encoded_len).sum::<usize>(),
+        Value::Integer(i) => head_len(if *i >= 0 { *i as u64 } else { !*i as u64 }),
+        Value::String(s) => head_len(s.len() as u64) + s.len(),
+        Value::Bytes(b) => head_len(b.len() as u64) + b.len(),
+        Value::Link(c) => link_len(c),
+        Value::Array(a) => head_len(a.len() as u64) + a.iter().map(encoded_len).sum::<usize>(),
         Value::Map(m) => {
-            header_len(m.len() as u64)
+            head_len(m.len() as u64)
                 + m.iter()
-                    .map(|(k, item)| header_len(k.len() as u64) + k.len() + encoded_len(item))
+                    .map(|(k, item)| head_len(k.len() as u64) + k.len() + encoded_len(item))
                     .sum::<usize>()
         }
     }
@@ -209,18 +146,12 @@ pub fn from_dag_cbor(bytes: &[u8]) -> Result<Value, DecodeError> {
 /// [`from_dag_cbor`] with another nesting limit (containers; the top-level
 /// container is level 1). Keep it modest: decoding recurses once per level.
 pub fn from_dag_cbor_with_max_depth(bytes: &[u8], max_depth: usize) -> Result<Value, DecodeError> {
-    let mut d = Decoder {
-        buf: bytes,
-        pos: 0,
+    let mut d = ValueDecoder {
+        d: Decoder::new(bytes),
         max_depth,
     };
     let v = d.value(0)?;
-    if d.pos != bytes.len() {
-        return Err(DecodeError::new(
-            d.pos,
-            DecodeErrorKind::TrailingBytes(bytes.len() - d.pos),
-        ));
-    }
+    d.d.finish()?;
     Ok(v)
 }
 
@@ -228,208 +159,38 @@ pub fn from_dag_cbor_with_max_depth(bytes: &[u8], max_depth: usize) -> Result<Va
 /// and the number of bytes it used (for concatenated items, such as an
 /// event-stream frame's header and body).
 pub fn decode_prefix(bytes: &[u8]) -> Result<(Value, usize), DecodeError> {
-    let mut d = Decoder {
-        buf: bytes,
-        pos: 0,
+    let mut d = ValueDecoder {
+        d: Decoder::new(bytes),
         max_depth: MAX_NESTED_LEVELS,
     };
     let v = d.value(0)?;
-    Ok((v, d.pos))
+    Ok((v, d.d.position()))
 }
 
-struct Decoder<'a> {
-    buf: &'a [u8],
-    pos: usize,
+/// Builds a [`Value`] from a [`Decoder`], adding the data-model rules.
+struct ValueDecoder<'a> {
+    d: Decoder<'a>,
     max_depth: usize,
 }
 
-/// Read one unsigned varint (multiformats: at most 9 bytes, shortest form).
-fn read_varint(bytes: &[u8], pos: &mut usize) -> Result<u64, DecodeErrorKind> {
-    let mut n: u64 = 0;
-    for i in 0..9 {
-        let Some(&b) = bytes.get(*pos) else {
-            return Err(DecodeErrorKind::InvalidCid("truncated varint".into()));
-        };
-        *pos += 1;
-        n |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            if b == 0 && i > 0 {
-                return Err(DecodeErrorKind::NonCanonicalCid);
-            }
-            return Ok(n);
-        }
-    }
-    Err(DecodeErrorKind::InvalidCid(
-        "varint longer than 9 bytes".into(),
-    ))
-}
-
-/// A binary CIDv1 filling all of `bytes`: version, codec, multihash code,
-/// digest length, digest; varints in shortest form.
-fn parse_binary_cid(bytes: &[u8]) -> Result<Cid, DecodeErrorKind> {
-    if bytes.starts_with(&[0x12, 0x20]) {
-        return Err(DecodeErrorKind::DataModel(DataErrorKind::CidV0));
-    }
-    let mut pos = 0;
-    let version = read_varint(bytes, &mut pos)?;
-    if version != 1 {
-        return Err(DecodeErrorKind::InvalidCid(format!(
-            "unsupported CID version {version}"
-        )));
-    }
-    let codec = read_varint(bytes, &mut pos)?;
-    let code = read_varint(bytes, &mut pos)?;
-    let size = read_varint(bytes, &mut pos)?;
-    let rest = bytes.get(pos..).unwrap_or_default();
-    if size > 64 {
-        return Err(DecodeErrorKind::InvalidCid(format!(
-            "digest of {size} bytes is too long"
-        )));
-    }
-    if (rest.len() as u64) < size {
-        return Err(DecodeErrorKind::InvalidCid("truncated digest".into()));
-    }
-    if rest.len() as u64 > size {
-        return Err(DecodeErrorKind::NonCanonicalCid);
-    }
-    let hash = multihash::Multihash::<64>::wrap(code, rest)
-        .map_err(|e| DecodeErrorKind::InvalidCid(e.to_string()))?;
-    Ok(Cid::new_v1(codec, hash))
-}
-
-fn major_name(major: u8) -> &'static str {
-    match major {
-        MAJOR_UNSIGNED | MAJOR_NEGATIVE => "integer",
-        MAJOR_BYTES => "byte string",
-        MAJOR_TEXT => "text string",
-        MAJOR_ARRAY => "array",
-        MAJOR_MAP => "map",
-        MAJOR_TAG => "tag",
-        _ => "simple value or float",
-    }
-}
-
-impl<'a> Decoder<'a> {
-    fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    fn err(&self, at: usize, kind: DecodeErrorKind) -> DecodeError {
-        DecodeError::new(at, kind)
-    }
-
-    fn byte(&mut self) -> Result<u8, DecodeError> {
-        match self.buf.get(self.pos) {
-            Some(b) => {
-                self.pos += 1;
-                Ok(*b)
-            }
-            None => Err(self.err(self.pos, DecodeErrorKind::UnexpectedEof)),
-        }
-    }
-
-    fn take(&mut self, len: u64, at: usize) -> Result<&'a [u8], DecodeError> {
-        let remaining = self.remaining();
-        let slice = usize::try_from(len)
-            .ok()
-            .and_then(|n| self.buf.get(self.pos..self.pos.checked_add(n)?));
-        match slice {
-            Some(s) => {
-                self.pos += s.len();
-                Ok(s)
-            }
-            None => Err(self.err(at, DecodeErrorKind::LengthExceedsInput { len, remaining })),
-        }
-    }
-
-    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let at = self.pos;
-        match self.buf.get(at..at + N) {
-            Some(s) => {
-                let mut a = [0u8; N];
-                a.copy_from_slice(s);
-                self.pos += N;
-                Ok(a)
-            }
-            None => Err(self.err(at, DecodeErrorKind::UnexpectedEof)),
-        }
-    }
-
-    /// The argument of a header (majors 0-6) in shortest form.
-    fn argument(&mut self, info: u8, at: usize) -> Result<u64, DecodeError> {
-        let (n, min) = match info {
-            0..=23 => return Ok(u64::from(info)),
-            24 => (u64::from(self.fixed::<1>()?[0]), 24),
-            25 => (u64::from(u16::from_be_bytes(self.fixed()?)), 0x100),
-            26 => (u64::from(u32::from_be_bytes(self.fixed()?)), 0x1_0000),
-            27 => (u64::from_be_bytes(self.fixed()?), 0x1_0000_0000),
-            31 => return Err(self.err(at, DecodeErrorKind::IndefiniteLength)),
-            _ => return Err(self.err(at, DecodeErrorKind::ReservedAdditionalInfo(info))),
-        };
-        if n < min {
-            return Err(self.err(at, DecodeErrorKind::NonMinimal(n)));
-        }
-        Ok(n)
-    }
-
-    fn enter(&self, depth: usize, at: usize) -> Result<(), DecodeError> {
-        if depth >= self.max_depth {
-            Err(self.err(
-                at,
-                DecodeErrorKind::DataModel(DataErrorKind::TooDeep(self.max_depth)),
-            ))
-        } else {
-            Ok(())
-        }
-    }
-
-    fn text(&mut self, len: u64, at: usize) -> Result<&'a str, DecodeError> {
-        let raw = self.take(len, at)?;
-        std::str::from_utf8(raw).map_err(|_| self.err(at, DecodeErrorKind::InvalidUtf8))
+impl<'a> ValueDecoder<'a> {
+    fn data_err(at: usize, kind: DataErrorKind) -> DecodeError {
+        DecodeError::new(at, DecodeErrorKind::DataModel(kind))
     }
 
     /// One item; `depth` counts the containers around it.
     fn value(&mut self, depth: usize) -> Result<Value, DecodeError> {
-        let at = self.pos;
-        let ib = self.byte()?;
-        let major = ib >> 5;
-        let info = ib & 0x1f;
-        if major == MAJOR_SIMPLE {
-            return match ib {
-                FALSE => Ok(Value::Bool(false)),
-                TRUE => Ok(Value::Bool(true)),
-                NULL => Ok(Value::Null),
-                0xf9..=0xfb => Err(self.err(at, DecodeErrorKind::Float)),
-                0xfc..=0xfe => Err(self.err(at, DecodeErrorKind::ReservedAdditionalInfo(info))),
-                0xff => Err(self.err(at, DecodeErrorKind::UnexpectedBreak)),
-                0xf8 => {
-                    let s = self.fixed::<1>()?[0];
-                    Err(self.err(at, DecodeErrorKind::UnsupportedSimple(s)))
-                }
-                _ => Err(self.err(at, DecodeErrorKind::UnsupportedSimple(info))),
-            };
-        }
-        let n = self.argument(info, at)?;
+        let at = self.d.position();
+        let (major, n) = self.d.head()?;
         match major {
-            MAJOR_UNSIGNED => i64::try_from(n)
-                .map(Value::Integer)
-                .map_err(|_| self.err(at, DecodeErrorKind::IntegerOutOfRange)),
-            MAJOR_NEGATIVE => i64::try_from(n)
-                .map(|n| Value::Integer(!n))
-                .map_err(|_| self.err(at, DecodeErrorKind::IntegerOutOfRange)),
-            MAJOR_BYTES => Ok(Value::Bytes(self.take(n, at)?.to_vec())),
-            MAJOR_TEXT => Ok(Value::String(self.text(n, at)?.to_owned())),
+            MAJOR_UNSIGNED | MAJOR_NEGATIVE => int_from_head(major, n, at).map(Value::Integer),
+            MAJOR_BYTES => Ok(Value::Bytes(self.d.take(n, at)?.to_vec())),
+            MAJOR_TEXT => Ok(Value::String(self.d.str_content(n, at)?.to_owned())),
             MAJOR_ARRAY => {
-                self.enter(depth, at)?;
-                check_container_len(n).map_err(|k| self.err(at, DecodeErrorKind::DataModel(k)))?;
+                enter(depth, self.max_depth, at)?;
+                check_container_len(n).map_err(|k| Self::data_err(at, k))?;
                 // Every item takes at least one byte.
-                let remaining = self.remaining();
-                if n > remaining as u64 {
-                    return Err(self.err(
-                        at,
-                        DecodeErrorKind::LengthExceedsInput { len: n, remaining },
-                    ));
-                }
+                self.d.check_fits(n, 1, at)?;
                 let mut items = Vec::with_capacity(n as usize);
                 for _ in 0..n {
                     items.push(self.value(depth + 1)?);
@@ -439,45 +200,41 @@ impl<'a> Decoder<'a> {
             MAJOR_MAP => self.map(n, depth, at),
             MAJOR_TAG => {
                 if n != TAG_CID {
-                    return Err(self.err(at, DecodeErrorKind::UnsupportedTag(n)));
+                    return Err(DecodeError::new(at, DecodeErrorKind::UnsupportedTag(n)));
                 }
-                self.link()
+                self.d.link_content().map(Value::Link)
             }
-            _ => Err(self.err(at, DecodeErrorKind::ReservedAdditionalInfo(info))),
+            // `head` only returns false (20), true (21) and null (22) of
+            // major 7.
+            _ => match n {
+                20 => Ok(Value::Bool(false)),
+                21 => Ok(Value::Bool(true)),
+                _ => Ok(Value::Null),
+            },
         }
     }
 
     fn map(&mut self, n: u64, depth: usize, at: usize) -> Result<Value, DecodeError> {
-        self.enter(depth, at)?;
-        check_container_len(n).map_err(|k| self.err(at, DecodeErrorKind::DataModel(k)))?;
+        enter(depth, self.max_depth, at)?;
+        check_container_len(n).map_err(|k| Self::data_err(at, k))?;
         // Every entry takes at least two bytes.
-        let remaining = self.remaining();
-        if n > (remaining / 2) as u64 {
-            return Err(self.err(
-                at,
-                DecodeErrorKind::LengthExceedsInput { len: n, remaining },
-            ));
-        }
+        self.d.check_fits(n, 2, at)?;
         let mut map = BTreeMap::new();
         let mut prev: Option<&'a str> = None;
         for _ in 0..n {
-            let key_at = self.pos;
-            let kb = self.byte()?;
-            let kmajor = kb >> 5;
-            if kmajor != MAJOR_TEXT {
-                return Err(self.err(key_at, DecodeErrorKind::NonStringKey(major_name(kmajor))));
-            }
-            let klen = self.argument(kb & 0x1f, key_at)?;
-            check_key_len(klen).map_err(|k| self.err(key_at, DecodeErrorKind::DataModel(k)))?;
-            let key = self.text(klen, key_at)?;
+            let key_at = self.d.position();
+            let key = self.d.key()?;
             if let Some(p) = prev {
                 match (p.len(), p.as_bytes()).cmp(&(key.len(), key.as_bytes())) {
                     std::cmp::Ordering::Less => {}
                     std::cmp::Ordering::Equal => {
-                        return Err(self.err(key_at, DecodeErrorKind::DuplicateKey(key.to_owned())))
+                        return Err(DecodeError::new(
+                            key_at,
+                            DecodeErrorKind::DuplicateKey(key.to_owned()),
+                        ))
                     }
                     std::cmp::Ordering::Greater => {
-                        return Err(self.err(
+                        return Err(DecodeError::new(
                             key_at,
                             DecodeErrorKind::KeyOrder {
                                 key: key.to_owned(),
@@ -488,35 +245,17 @@ impl<'a> Decoder<'a> {
                 }
             }
             if is_reserved_key(key) {
-                return Err(self.err(
+                return Err(Self::data_err(
                     key_at,
-                    DecodeErrorKind::DataModel(DataErrorKind::ReservedKey(key.to_owned())),
+                    DataErrorKind::ReservedKey(key.to_owned()),
                 ));
             }
             prev = Some(key);
             let item = self.value(depth + 1)?;
             map.insert(key.to_owned(), item);
         }
-        check_map_fields(&map)
-            .map_err(|e| self.err(at, DecodeErrorKind::DataModel(e.kind().clone())))?;
+        check_map_fields(&map).map_err(|e| Self::data_err(at, e.kind().clone()))?;
         Ok(Value::Map(map))
-    }
-
-    /// The content of tag 42: a byte string `0x00 || binary CID`.
-    fn link(&mut self) -> Result<Value, DecodeError> {
-        let at = self.pos;
-        let ib = self.byte()?;
-        let major = ib >> 5;
-        if major != MAJOR_BYTES {
-            return Err(self.err(at, DecodeErrorKind::LinkNotBytes(major_name(major))));
-        }
-        let len = self.argument(ib & 0x1f, at)?;
-        let raw = self.take(len, at)?;
-        let Some((&0x00, cid_bytes)) = raw.split_first() else {
-            return Err(self.err(at, DecodeErrorKind::LinkMissingPrefix));
-        };
-        let cid = parse_binary_cid(cid_bytes).map_err(|k| self.err(at, k))?;
-        Ok(Value::Link(cid))
     }
 }
 
