@@ -4,7 +4,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use atproto_repo::blockstore::cid_for_cbor;
+use atproto_data::cid_for_dag_cbor as cid_for_cbor;
 use atproto_repo::car::{load_car, write_car_from_map, CarReader};
 use atproto_repo::{BlockMap, Cid, Mst};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};

@@ -7,10 +7,6 @@ use atproto_data::cid_for_dag_cbor;
 use bytes::Bytes;
 use cid::Cid;
 
-/// The CID of a DAG-CBOR block: [`atproto_data::cid_for_dag_cbor`], under
-/// the name this crate's tests and benchmarks use.
-pub use atproto_data::cid_for_dag_cbor as cid_for_cbor;
-
 /// An error from a block store backend.
 #[derive(Debug, thiserror::Error)]
 #[error("block store: {0}")]

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
-use atproto_repo::blockstore::cid_for_cbor;
+use atproto_data::cid_for_dag_cbor as cid_for_cbor;
 use atproto_repo::car::{load_car, write_car, CarReader};
 use atproto_repo::mst::{diff, DiffOp, ListOptions, Mst, MstError};
 use atproto_repo::{BlockMap, Cid};

@@ -15,7 +15,7 @@ fn record(n: u32) -> (Cid, Vec<u8>) {
     // A tiny DAG-CBOR map {"n": n}.
     let mut b = vec![0xa1, 0x61, b'n', 0x1a];
     b.extend_from_slice(&n.to_be_bytes());
-    (atproto_repo::blockstore::cid_for_cbor(&b), b)
+    (atproto_data::cid_for_dag_cbor(&b), b)
 }
 
 fn tid(n: u64) -> Tid {
