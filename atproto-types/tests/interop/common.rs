@@ -11,7 +11,15 @@ pub fn vectors_dir() -> PathBuf {
              checkout (CI uses ../shared/interop-tests). Refusing to pass without the vectors."
         );
     };
+    // A relative path is taken from the workspace root (where README's test
+    // command runs), not from this package's directory, where cargo runs
+    // the test binary.
     let dir = PathBuf::from(dir);
+    let dir = if dir.is_relative() {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(dir)
+    } else {
+        dir
+    };
     assert!(
         dir.join("syntax").is_dir(),
         "ATPROTO_INTEROP_TESTS={} does not contain the interop vectors (no syntax/ folder)",
