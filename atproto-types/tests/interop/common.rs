@@ -16,7 +16,9 @@ pub fn vectors_dir() -> PathBuf {
     // the test binary.
     let dir = PathBuf::from(dir);
     let dir = if dir.is_relative() {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(dir)
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(dir)
     } else {
         dir
     };
