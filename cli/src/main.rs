@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod car;
 mod crypto;
 mod data;
+mod lexicon;
 mod mst;
 mod syntax;
 
@@ -17,7 +18,7 @@ mod syntax;
 #[command(
     name = "atproto",
     version,
-    about = "atproto syntax, data model, crypto, MST and CAR tools"
+    about = "atproto syntax, data model, crypto, MST, CAR and lexicon tools"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -50,6 +51,11 @@ enum Command {
     Car {
         #[command(subcommand)]
         command: CarCommand,
+    },
+    /// Lexicon documents: check them, validate records, OpenAPI, generated Rust.
+    Lexicon {
+        #[command(subcommand)]
+        command: lexicon::LexiconCommand,
     },
 }
 
@@ -138,6 +144,7 @@ fn main() -> ExitCode {
         Command::Car { command } => match command {
             CarCommand::Inspect { file, did_key } => car::inspect(&file, did_key.as_deref()),
         },
+        Command::Lexicon { command } => lexicon::run(command),
     }
 }
 
