@@ -28,6 +28,7 @@ mod blocks;
 mod cache;
 mod error;
 pub mod events;
+mod gc;
 mod prepare;
 pub mod reads;
 mod writer;

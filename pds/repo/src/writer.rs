@@ -44,7 +44,7 @@ impl Default for RepoWriterConfig {
         RepoWriterConfig {
             max_writes: MAX_WRITES,
             max_commit_blocks_bytes: MAX_COMMIT_BLOCKS_BYTES,
-            conflict_retries: 5,
+            conflict_retries: 10,
         }
     }
 }
@@ -151,8 +151,6 @@ struct Planned {
     /// The MST change, if any.
     op: Option<RecordWrite>,
     record: Option<PreparedRecord>,
-    /// The record's current CID.
-    current: Option<Cid>,
     delete: bool,
 }
 
@@ -300,7 +298,6 @@ impl RepoWriter {
                 }),
                 path,
                 record: Some(record),
-                current: None,
                 delete: false,
             });
         }
@@ -403,7 +400,10 @@ impl RepoWriter {
                 .attempt(did, &did_parsed, signing_key, &prepared, swap_commit)
                 .await
             {
-                Err(Retry::Conflict) if attempt < self.config.conflict_retries => attempt += 1,
+                Err(Retry::Conflict) if attempt < self.config.conflict_retries => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
                 Err(Retry::Conflict) => return Err(RepoWriteError::Conflict(did.to_owned())),
                 Err(Retry::Fail(e)) => return Err(e),
                 Ok(out) => return Ok(out),
@@ -450,7 +450,9 @@ impl RepoWriter {
                 };
                 Commit::from_cbor(&bytes).map_err(|e| Halt::Fail(RepoWriteError::internal(e)))
             })
-            .await?;
+            .await
+            .map_err(|e| (e, root.cid));
+        let commit = self.settle(did, commit).await?;
         let head = Head {
             commit: root.cid,
             data: commit.data,
@@ -495,7 +497,7 @@ impl RepoWriter {
             keyed.push((path, w));
         }
         let data = head.data;
-        let currents: Vec<Option<Cid>> = fetcher
+        let currents = fetcher
             .run(&mut view, |v| {
                 let mst = Mst::load(v, data).map_err(|e| mst_halt(e, RepoWriteError::internal))?;
                 let mut out = Vec::with_capacity(keyed.len());
@@ -514,7 +516,9 @@ impl RepoWriter {
                     Err(Halt::Missing(missing))
                 }
             })
-            .await?;
+            .await
+            .map_err(|e| (e, root.cid));
+        let currents: Vec<Option<Cid>> = self.settle(did, currents).await?;
 
         let mut plans = Vec::with_capacity(keyed.len());
         for ((path, w), current) in keyed.into_iter().zip(currents) {
@@ -532,7 +536,6 @@ impl RepoWriter {
                         path,
                         uri,
                         record: Some(record.clone()),
-                        current,
                         delete: false,
                     }
                 }
@@ -554,7 +557,6 @@ impl RepoWriter {
                         path,
                         uri,
                         record: Some(record.clone()),
-                        current,
                         delete: false,
                     }
                 }
@@ -565,7 +567,6 @@ impl RepoWriter {
                         path,
                         uri,
                         record: None,
-                        current,
                         delete: true,
                     }
                 }
@@ -597,7 +598,9 @@ impl RepoWriter {
                     signing_key,
                 )
             })
-            .await?;
+            .await
+            .map_err(|e| (e, root.cid));
+        let result = self.settle(did, result).await?;
         let commit_cid = result.commit_cid;
         let rev_s = result.commit.rev.as_str().to_owned();
         let (data, results) = self.commit_data(did, Some(&head), &plans, result)?;
@@ -626,6 +629,28 @@ impl RepoWriter {
             }),
             results,
         })
+    }
+
+    /// A block missing from storage during an attempt usually means that
+    /// another process moved the root since the lock was taken and
+    /// collected the old tree's nodes (SQLite): that is a conflict to retry.
+    /// Only a block missing under an unchanged root is an error.
+    async fn settle<T>(
+        &self,
+        did: &str,
+        r: std::result::Result<T, (RepoWriteError, Cid)>,
+    ) -> std::result::Result<T, Retry> {
+        match r {
+            Ok(v) => Ok(v),
+            Err((RepoWriteError::MissingBlock(c), expected)) => {
+                match self.store.repo().get_root(did).await {
+                    Ok(Some(now)) if now.cid != expected => Err(Retry::Conflict),
+                    Ok(_) => Err(Retry::Fail(RepoWriteError::MissingBlock(c))),
+                    Err(e) => Err(Retry::from(e)),
+                }
+            }
+            Err((e, _)) => Err(Retry::Fail(e)),
+        }
     }
 
     /// The store's commit data (blocks, index changes, GC, the `#commit`
@@ -675,24 +700,14 @@ impl RepoWriter {
             .into_iter()
             .map(|(c, b)| (c, b.to_vec()))
             .collect();
-        let written: HashSet<Cid> = data.put_blocks.iter().map(|(c, _)| *c).collect();
+        // Removed MST nodes and the previous commit are unreachable for sure
+        // (an MST node or commit never equals a record block: records have
+        // a `$type`). Blocks of replaced or deleted records are kept: an
+        // identical record elsewhere in the repository may share the block;
+        // `collect_garbage` reclaims them.
         let mut doomed: Vec<Cid> = removed;
         if let Some(h) = head {
             doomed.push(h.commit);
-        }
-        // Record blocks of replaced and deleted records, unless this commit
-        // writes the same block again.
-        for p in plans {
-            if matches!(
-                p.op,
-                Some(RecordWrite::Update { .. } | RecordWrite::Delete { .. })
-            ) {
-                if let Some(c) = p.current {
-                    if !written.contains(&c) && !doomed.contains(&c) {
-                        doomed.push(c);
-                    }
-                }
-            }
         }
         data.delete_blocks = doomed;
 
@@ -776,6 +791,17 @@ fn build_commit(
         }
     }
     apply_writes(view, did, rev, head, &writes, &records, key).map_err(repo_halt)
+}
+
+/// A randomised, exponentially growing pause before retrying a write that
+/// lost a race with another process (at most ~100 ms).
+fn backoff(attempt: u32) -> std::time::Duration {
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let ceiling_us = (1000u64 << attempt.min(7)).min(100_000);
+    std::time::Duration::from_micros(u64::from(jitter) % ceiling_us + 100)
 }
 
 /// Why an attempt ended without a result.
