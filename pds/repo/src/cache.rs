@@ -156,6 +156,18 @@ impl BlockCache {
         }
     }
 
+    /// Drops blocks that will not be needed again (the nodes a commit
+    /// replaced), to leave the room to live ones.
+    pub fn forget(&self, cids: &[Cid]) {
+        let mut g = self.lock();
+        for c in cids {
+            if let Some(e) = g.map.remove(c) {
+                g.order.remove(&e.tick);
+                g.bytes -= e.bytes.len();
+            }
+        }
+    }
+
     /// Counts a database fetch of `blocks` blocks.
     pub(crate) fn record_fetch(&self, blocks: usize) {
         self.fetches.fetch_add(1, Ordering::Relaxed);
@@ -218,6 +230,10 @@ mod tests {
         // Re-putting a block does not double count it.
         cache.put(blocks[5].0, blocks[5].1.clone());
         assert_eq!(cache.stats().bytes, 1000);
+        cache.forget(&[blocks[5].0, blocks[9].0]);
+        assert!(cache.get(&blocks[5].0).is_none());
+        assert_eq!(cache.stats().bytes, 800);
+        assert_eq!(cache.stats().entries, 4);
     }
 
     #[test]

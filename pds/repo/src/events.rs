@@ -83,19 +83,19 @@ pub struct CommitEventData {
 
 impl CommitEventData {
     /// The frame body for `seq` at `time_ms`.
-    pub fn body(&self, seq: i64, time_ms: i64) -> Value {
+    pub fn into_body(self, seq: i64, time_ms: i64) -> Value {
         let mut m = BTreeMap::from([
             ("seq".to_owned(), Value::Integer(seq)),
             ("rebase".to_owned(), Value::Bool(false)),
             ("tooBig".to_owned(), Value::Bool(false)),
-            ("repo".to_owned(), s(&self.did)),
+            ("repo".to_owned(), Value::String(self.did)),
             ("commit".to_owned(), Value::Link(self.commit)),
-            ("rev".to_owned(), s(&self.rev)),
+            ("rev".to_owned(), Value::String(self.rev)),
             (
                 "since".to_owned(),
-                self.since.as_deref().map_or(Value::Null, s),
+                self.since.map_or(Value::Null, Value::String),
             ),
-            ("blocks".to_owned(), Value::Bytes(self.blocks.clone())),
+            ("blocks".to_owned(), Value::Bytes(self.blocks)),
             (
                 "ops".to_owned(),
                 Value::Array(self.ops.iter().map(op_value).collect()),
@@ -113,7 +113,7 @@ impl CommitEventData {
     pub fn into_event(self) -> NewEvent {
         let did = self.did.clone();
         NewEvent::new(did, COMMIT_EVENT, move |seq, time| {
-            encode_frame("#commit", &self.body(seq, time))
+            encode_frame("#commit", &self.into_body(seq, time))
         })
     }
 }

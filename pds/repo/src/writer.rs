@@ -431,6 +431,13 @@ impl RepoWriter {
         };
         if let Some(swap) = swap_commit {
             if swap != root.cid {
+                // On SQLite the root read without a lock may be stale: a
+                // root moved by another process is a conflict to retry.
+                if let Ok(Some(now)) = self.store.repo().get_root(did).await {
+                    if now.cid != root.cid {
+                        return Err(Retry::Conflict);
+                    }
+                }
                 return Err(RepoWriteError::InvalidSwap(format!(
                     "Commit was at {} (expected {swap})",
                     root.cid
@@ -615,8 +622,11 @@ impl RepoWriter {
                 .cloned()
                 .collect()
         };
+        let replaced = data.delete_blocks.clone();
         let out = txn.commit(data).await.map_err(Retry::from)?;
-        // The new MST nodes and commit are the next write's path.
+        // The new MST nodes and commit are the next write's path; the
+        // replaced ones are dead.
+        self.cache.forget(&replaced);
         for (c, b) in cacheable {
             self.cache.put(c, Bytes::from(b));
         }

@@ -848,6 +848,7 @@ async fn cache_limits_block_fetches(db: &TestDb) {
         .await
         .unwrap();
     let s = cold.cache().stats();
+    eprintln!("cold write: {s:?}; the repository holds {total_blocks} blocks");
     assert!(s.blocks_fetched >= 3, "the root path was fetched: {s:?}");
     assert!(
         s.blocks_fetched <= 20 && s.fetches <= 10,
