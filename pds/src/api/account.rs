@@ -1,0 +1,288 @@
+//! `com.atproto.server.createAccount` on this server's handle domains with
+//! a new did:plc.
+//!
+//! Order (the reference's checks and answers): no `plcOp`; password at
+//! most 256 characters; an invite code when required; an email, well
+//! formed; the handle's rules; the invite code still usable; handle and
+//! email free. Then a K256 signing key is made, the did:plc genesis
+//! operation signed with the server's rotation key and posted to the PLC
+//! directory, and the account, its encrypted signing key, its first
+//! (empty) repository commit and the `#identity`, `#account`, `#commit`,
+//! `#sync` events are stored in one transaction.
+
+use atproto_types::crypto::{Algorithm, PrivateKey, PublicKey};
+use atproto_types::data::Value;
+use atproto_types::lexicons::com::atproto::server::create_account::{Error, Input, Output};
+use atproto_types::xrpc::XrpcError;
+use pds_repo::events::{account_event, identity_event};
+use pds_store::{AccountStatus, NewAccount, StoreError};
+
+use crate::error::ApiError;
+use crate::handle::{self, HandleError};
+use crate::jwt::Scope;
+use crate::plc::{self, GenesisInput};
+use crate::session;
+use crate::state::AppState;
+
+/// Longest password accepted (the reference's).
+pub const PASSWORD_MAX_LENGTH: usize = 256;
+
+type Res<T> = Result<T, XrpcError<Error>>;
+
+fn named(e: Error, message: impl Into<String>) -> XrpcError<Error> {
+    XrpcError::from(e).with_message(message)
+}
+
+/// A plausible email address: one `@`, a non-empty local part of allowed
+/// characters, a domain of valid labels with a dot.
+pub fn is_valid_email(email: &str) -> bool {
+    if email.len() > 254 {
+        return false;
+    }
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+    local_ok && domain_ok
+}
+
+/// Handles `com.atproto.server.createAccount`.
+pub async fn create_account(state: &AppState, input: Input) -> Res<Output> {
+    let config = &state.config;
+    if input.plc_op.is_some() {
+        return Err(XrpcError::invalid_request("Unsupported input: \"plcOp\""));
+    }
+    if let Some(pw) = &input.password {
+        if pw.chars().count() > PASSWORD_MAX_LENGTH {
+            return Err(XrpcError::invalid_request(format!(
+                "Password too long. Maximum length is {PASSWORD_MAX_LENGTH} characters."
+            )));
+        }
+    }
+    let invite_code = input.invite_code.as_deref().filter(|c| !c.is_empty());
+    if config.invite_required && invite_code.is_none() {
+        return Err(named(Error::InvalidInviteCode, "No invite code provided"));
+    }
+    let email = match input.email.as_deref().map(str::trim) {
+        None | Some("") => return Err(XrpcError::invalid_request("Email is required")),
+        Some(e) if !is_valid_email(e) => {
+            return Err(XrpcError::invalid_request(
+                "This email address is not supported, please use a different email.",
+            ))
+        }
+        Some(e) => e.to_lowercase(),
+    };
+    let handle = match handle::normalize_and_validate(input.handle.as_str(), &config.handle_domains)
+    {
+        Ok(h) => h,
+        Err(HandleError::Invalid(m)) => return Err(named(Error::InvalidHandle, m)),
+        Err(HandleError::UnsupportedDomain) => {
+            return Err(named(
+                Error::UnsupportedDomain,
+                "Not a supported handle domain",
+            ))
+        }
+        Err(HandleError::Reserved) => {
+            return Err(named(Error::HandleNotAvailable, "Reserved handle"))
+        }
+    };
+    let accounts = state.store.accounts();
+    if config.invite_required {
+        if let Some(code) = invite_code {
+            let usable = accounts
+                .get_invite_code(code)
+                .await
+                .map_err(ApiError::from)?
+                .is_some_and(|c| !c.disabled && (c.uses.len() as i64) < c.available_uses);
+            if !usable {
+                return Err(named(
+                    Error::InvalidInviteCode,
+                    "Provided invite code not available",
+                ));
+            }
+        }
+    }
+    if accounts
+        .get_by_handle(&handle)
+        .await
+        .map_err(ApiError::from)?
+        .is_some_and(|a| a.status != AccountStatus::Deleted)
+    {
+        return Err(XrpcError::invalid_request(format!(
+            "Handle already taken: {handle}"
+        )));
+    }
+    if accounts
+        .get_by_email(&email)
+        .await
+        .map_err(ApiError::from)?
+        .is_some_and(|a| a.status != AccountStatus::Deleted)
+    {
+        return Err(XrpcError::invalid_request(format!(
+            "Email already taken: {email}"
+        )));
+    }
+    if let Some(did) = &input.did {
+        // Bringing an existing DID needs service auth from that DID
+        // (account migration), which this server does not accept yet.
+        return Err(XrpcError::authentication_required(format!(
+            "Missing auth to create account with did: {}",
+            did.as_str()
+        )));
+    }
+    let mut rotation_keys = Vec::new();
+    if let Some(k) = &input.recovery_key {
+        if !k.starts_with("did:key:") || PublicKey::from_did_key(k).is_err() {
+            return Err(XrpcError::invalid_request(
+                "recoveryKey must be a did:key of a P-256 or secp256k1 key",
+            ));
+        }
+        rotation_keys.push(k.clone());
+    }
+    if let Some(k) = &config.recovery_did_key {
+        rotation_keys.push(k.clone());
+    }
+    rotation_keys.push(state.plc_rotation_key.did_key());
+
+    let password_hash = match &input.password {
+        Some(pw) => Some(session::hash(pw).await?),
+        None => None,
+    };
+    let signing_key = PrivateKey::generate(Algorithm::K256);
+    let signing_did_key = signing_key.did_key();
+    let genesis_input = GenesisInput {
+        signing_key: &signing_did_key,
+        rotation_keys: &rotation_keys,
+        handle: &handle,
+        pds_endpoint: &config.public_url,
+    };
+    let op = plc::genesis(&genesis_input, &state.plc_rotation_key);
+    let did = op.did.clone();
+    let did_doc = plc::did_document(&did, &genesis_input);
+
+    let sealed = state
+        .key_cipher
+        .seal(&did, &signing_key)
+        .map_err(ApiError::from)?;
+    let genesis = state
+        .repo
+        .prepare_genesis(&did, &signing_key, Vec::new())
+        .map_err(ApiError::from)?;
+    let sync = genesis.sync_event();
+    let mut data = genesis.data;
+    let commit_events = std::mem::take(&mut data.events);
+    let mut events = vec![
+        identity_event(&did, Some(&handle)),
+        account_event(&did, true, None),
+    ];
+    events.extend(commit_events);
+    events.push(sync);
+    data.events = events;
+
+    state
+        .plc
+        .submit(&did, &op.op)
+        .await
+        .map_err(ApiError::from)?;
+
+    let new_account = NewAccount {
+        did: did.clone(),
+        handle: handle.clone(),
+        email: Some(email.clone()),
+        password_hash,
+        signing_key_ciphertext: Some(sealed),
+        invite_code: if config.invite_required {
+            invite_code.map(str::to_owned)
+        } else {
+            None
+        },
+        status: AccountStatus::Active,
+    };
+    match accounts.create(new_account, Some(data)).await {
+        Ok(_) => {}
+        Err(StoreError::HandleTaken) => {
+            return Err(XrpcError::invalid_request(format!(
+                "Handle already taken: {handle}"
+            )))
+        }
+        Err(StoreError::EmailTaken) => {
+            return Err(XrpcError::invalid_request(format!(
+                "Email already taken: {email}"
+            )))
+        }
+        Err(StoreError::InviteCodeUnavailable) => {
+            return Err(named(
+                Error::InvalidInviteCode,
+                "Provided invite code not available",
+            ))
+        }
+        Err(e) => return Err(ApiError::from(e).into()),
+    }
+    tracing::info!(%did, %handle, "account created");
+
+    let tokens = session::create_session(state, &did, Scope::Access, None).await?;
+    Ok(Output {
+        access_jwt: tokens.access_jwt,
+        refresh_jwt: tokens.refresh_jwt,
+        did: did
+            .parse()
+            .map_err(|e| ApiError::Internal(format!("new DID {did}: {e}")))?,
+        did_doc: Value::from_json(&did_doc).ok(),
+        handle: handle
+            .parse()
+            .map_err(|e| ApiError::Internal(format!("new handle {handle}: {e}")))?,
+        extra_data: Default::default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        for ok in [
+            "alice@example.com",
+            "a.b+tag@sub.example.org",
+            "x_y-z@example.co",
+        ] {
+            assert!(is_valid_email(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "alice",
+            "alice@",
+            "@example.com",
+            "alice@example",
+            "alice@@example.com",
+            "al ice@example.com",
+            "alice@exa mple.com",
+            ".alice@example.com",
+            "alice..b@example.com",
+            "alice@-example.com",
+            "alice@example.c0m",
+            "alice@example..com",
+        ] {
+            assert!(!is_valid_email(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The atproto Personal Data Server.
+//!
+//! `pds` (or `pds serve`) reads the configuration ([`config`]), resolves
+//! its secrets ([`secrets`]), opens the store and serves HTTP until SIGINT
+//! or SIGTERM, finishing the requests in flight. The same server runs in
+//! process with [`Server::start`] and [`Server::serve`] (the black-box
+//! tests do).
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod handle;
+pub mod http;
+pub mod jwt;
+pub mod keys;
+pub mod plc;
+pub mod secrets;
+pub mod session;
+pub mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use pds_repo::RepoWriter;
+use pds_store::blobstore::{BlobStore, DiskBlobStore, S3BlobStore, S3Config};
+use pds_store::password::{hash_password, KdfParams};
+use pds_store::{Store, StoreConfig, StoreError};
+use rand::RngCore;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+
+use crate::config::BlobstoreConfig;
+use crate::jwt::TokenSigner;
+use crate::keys::KeyCipher;
+use crate::plc::PlcClient;
+use crate::secrets::{Secrets, SecretsError};
+use crate::state::{AppState, Inner};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    #[error("{0}")]
+    Secrets(#[from] SecretsError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("blob store: {0}")]
+    Blobstore(StoreError),
+    #[error("repository writer: {0}")]
+    Repo(#[from] pds_repo::RepoWriteError),
+    #[error("HTTP client: {0}")]
+    HttpClient(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// A started server: state ready, not yet accepting connections.
+pub struct Server {
+    state: AppState,
+    secrets_generated: Vec<&'static str>,
+    secrets_file: std::path::PathBuf,
+    admin_password_shown: Option<String>,
+}
+
+impl Server {
+    /// Resolves secrets, opens the database and blob store.
+    pub async fn start(config: Config) -> Result<Server, StartError> {
+        let secrets = Secrets::load_or_generate(&config.secrets, &config.data_directory)?;
+        let store = Store::open(StoreConfig::new(config.database_location())).await?;
+        let blobstore: Arc<dyn BlobStore> = match &config.blobstore {
+            BlobstoreConfig::Disk { location, .. } => Arc::new(
+                DiskBlobStore::open(location.clone())
+                    .await
+                    .map_err(StartError::Blobstore)?,
+            ),
+            BlobstoreConfig::S3(s3) => Arc::new(
+                S3BlobStore::new(S3Config {
+                    bucket: s3.bucket.clone(),
+                    region: s3.region.clone(),
+                    endpoint: s3.endpoint.clone(),
+                    force_path_style: s3.force_path_style,
+                    access_key_id: s3.access_key_id.clone(),
+                    secret_access_key: s3.secret_access_key.clone(),
+                    temp_dir: config.data_directory.join("blob-spool"),
+                })
+                .await
+                .map_err(StartError::Blobstore)?,
+            ),
+        };
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("atproto-pds-rs/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| StartError::HttpClient(e.to_string()))?;
+        let mut random = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut random);
+        let random_pw: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let dummy_password_hash =
+            tokio::task::spawn_blocking(move || hash_password(&random_pw, KdfParams::default()))
+                .await
+                .map_err(|e| StartError::HttpClient(format!("startup task: {e}")))??;
+        let repo = RepoWriter::new(store.clone())?;
+        let Secrets {
+            jwt_secret,
+            admin_password,
+            plc_rotation_key,
+            key_encryption_secret,
+            file,
+            generated,
+            admin_password_from_file,
+        } = secrets;
+        let admin_password_shown = admin_password_from_file.then(|| admin_password.clone());
+        let state = AppState::new(Inner {
+            tokens: TokenSigner::new(&jwt_secret, &config.service_did),
+            plc: PlcClient::new(http.clone(), &config.plc_url),
+            key_cipher: KeyCipher::new(&key_encryption_secret),
+            admin_password,
+            plc_rotation_key,
+            store,
+            blobstore,
+            repo,
+            http,
+            dummy_password_hash,
+            config,
+        });
+        Ok(Server {
+            state,
+            secrets_generated: generated,
+            secrets_file: file,
+            admin_password_shown,
+        })
+    }
+
+    /// The shared state (tests read the configuration and secrets from it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The secrets generated by this start, and the file they went to.
+    pub fn generated_secrets(&self) -> (&[&'static str], &std::path::Path) {
+        (&self.secrets_generated, &self.secrets_file)
+    }
+
+    /// The admin password when it is a development secret (generated or
+    /// read from the secrets file), for the startup message.
+    pub fn dev_admin_password(&self) -> Option<&str> {
+        self.admin_password_shown.as_deref()
+    }
+
+    /// Serves HTTP on `listener` until `shutdown` resolves, then stops
+    /// accepting and finishes the requests in flight.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let app = http::router(self.state.clone());
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(StartError::Serve);
+        self.state.store.close().await;
+        result
+    }
+}
+
+/// Resolves when the process receives SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

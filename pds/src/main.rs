@@ -1,0 +1,131 @@
+//! `pds`: the Personal Data Server.
+//!
+//! `pds` and `pds serve` start the server with the configuration from the
+//! environment (the reference PDS's variables) and an optional TOML file
+//! (`--config FILE` or `PDS_CONFIG_FILE`). Logs go to stderr; `RUST_LOG`
+//! filters them (default `info`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pds::{Config, Server};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "pds", version, about = "atproto Personal Data Server")]
+struct Cli {
+    /// TOML file with settings (same keys as the environment variables;
+    /// the environment wins).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pds: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => match runtime.block_on(serve(cli.config)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("pds: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+async fn serve(config_file: Option<PathBuf>) -> Result<(), pds::StartError> {
+    let config = Config::load(config_file.as_deref())?;
+    let addr = SocketAddr::new(config.bind, config.port);
+    let server = Server::start(config).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| pds::StartError::Listen {
+            addr: addr.to_string(),
+            source,
+        })?;
+    print_banner(&server, addr);
+    server.serve(listener, pds::shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn print_banner(server: &Server, addr: SocketAddr) {
+    let c = &server.state().config;
+    let (generated, file) = server.generated_secrets();
+    if !generated.is_empty() {
+        tracing::warn!(
+            file = %file.display(),
+            secrets = generated.join(", "),
+            "generated development secrets (set them in the environment for production)"
+        );
+    }
+    let database = match &c.database_url {
+        Some(_) => "PostgreSQL".to_owned(),
+        None => format!("SQLite in {}", c.data_directory.display()),
+    };
+    let local = format!("http://{addr}");
+    let domain = c
+        .handle_domains
+        .first()
+        .map(String::as_str)
+        .unwrap_or(".test");
+    let mut out = String::new();
+    out.push_str(&format!(
+        "PDS listening on {local} (public URL {})\n",
+        c.public_url
+    ));
+    out.push_str(&format!(
+        "  service DID: {}\n  database:    {database}\n",
+        c.service_did
+    ));
+    out.push_str(&format!("  PLC:         {}\n", c.plc_url));
+    out.push_str(&format!("  secrets:     {}\n\n", file.display()));
+    out.push_str("Create the first account:\n");
+    let admin = server.dev_admin_password().unwrap_or("$PDS_ADMIN_PASSWORD");
+    let mut invite = "";
+    if c.invite_required {
+        out.push_str(&format!(
+            "  curl -s -u \"admin:{admin}\" -H 'content-type: application/json' \\\n    \
+             -d '{{\"useCount\": 1}}' {local}/xrpc/com.atproto.server.createInviteCode\n"
+        ));
+        invite = ", \"inviteCode\": \"<code from above>\"";
+    }
+    out.push_str(&format!(
+        "  curl -s -H 'content-type: application/json' \\\n    \
+         -d '{{\"handle\": \"alice{domain}\", \"email\": \"alice@example.com\", \"password\": \"<password>\"{invite}}}' \\\n    \
+         {local}/xrpc/com.atproto.server.createAccount\n"
+    ));
+    if c.plc_url == pds::config::DEFAULT_PLC_URL {
+        out.push_str(&format!(
+            "  (the account's did:plc is registered at {}; set PDS_DID_PLC_URL to use another directory)\n",
+            c.plc_url
+        ));
+    }
+    println!("{out}");
+}

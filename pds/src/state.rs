@@ -1,0 +1,63 @@
+//! The state every handler shares.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use atproto_types::crypto::PrivateKey;
+use atproto_types::xrpc::{BodyLimits, XrpcState};
+use pds_repo::RepoWriter;
+use pds_store::blobstore::BlobStore;
+use pds_store::Store;
+
+use crate::config::Config;
+use crate::jwt::TokenSigner;
+use crate::keys::KeyCipher;
+use crate::plc::PlcClient;
+
+/// Largest JSON request body (the reference's 150 KiB).
+pub const JSON_BODY_LIMIT: usize = 150 * 1024;
+
+/// Cheap to clone: one `Arc`.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// What [`AppState`] holds.
+pub struct Inner {
+    pub config: Config,
+    pub store: Store,
+    pub blobstore: Arc<dyn BlobStore>,
+    /// The repository write path.
+    pub repo: RepoWriter,
+    pub tokens: TokenSigner,
+    pub admin_password: String,
+    pub plc_rotation_key: PrivateKey,
+    pub key_cipher: KeyCipher,
+    pub plc: PlcClient,
+    pub http: reqwest::Client,
+    /// An Argon2id hash of a random password: verified against when a
+    /// login names no account, so unknown users cost the same time.
+    pub dummy_password_hash: String,
+}
+
+impl AppState {
+    /// Wraps the parts.
+    pub fn new(inner: Inner) -> AppState {
+        AppState(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl XrpcState for AppState {
+    fn body_limits(&self, _nsid: &'static str) -> BodyLimits {
+        BodyLimits {
+            json: JSON_BODY_LIMIT,
+            binary: self.config.blob_upload_limit,
+        }
+    }
+}
