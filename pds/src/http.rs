@@ -116,12 +116,20 @@ async fn health(State(state): State<AppState>) -> Response {
     }
 }
 
-/// One log line per request: method, path, status, latency.
+/// One log line per request: method, path, status, latency. Also closes
+/// the connection after a 413.
 async fn log_request(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let response = next.run(req).await;
+    let mut response = next.run(req).await;
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the oversized body is not read: close the connection
+        // so the client does not send its next request on it.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let status = response.status().as_u16();
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
     if status >= 500 {

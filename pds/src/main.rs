@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -69,8 +70,9 @@ async fn serve(config_file: Option<PathBuf>) -> Result<(), pds::StartError> {
             addr: addr.to_string(),
             source,
         })?;
+    let shutdown = pds::shutdown_signal();
     print_banner(&server, addr);
-    server.serve(listener, pds::shutdown_signal()).await?;
+    server.serve(listener, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -127,5 +129,10 @@ fn print_banner(server: &Server, addr: SocketAddr) {
             c.plc_url
         ));
     }
-    println!("{out}");
+    // Not `println!`: a closed stdout (e.g. piped to `head`) must not stop
+    // the server.
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{out}");
+    let _ = stdout.flush();
 }
