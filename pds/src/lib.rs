@@ -164,12 +164,32 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let app = http::router(self.state.clone());
+        let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(StartError::Serve);
+        housekeeping.abort();
         self.state.store.close().await;
         result
+    }
+}
+
+/// Periodic cleanup: refresh tokens expired for longer than a refresh
+/// token's lifetime are deleted (rotated-out tokens are kept that long
+/// after their grace period so that a late reuse is still recognised and
+/// revokes its session).
+async fn housekeeping(state: AppState) {
+    let keep_ms = i64::try_from(jwt::REFRESH_TOKEN_TTL.as_millis()).unwrap_or(i64::MAX);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let cutoff = pds_store::now_ms().saturating_sub(keep_ms);
+        match state.store.sessions().delete_expired(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "expired refresh tokens deleted"),
+            Err(e) => tracing::warn!(error = %e, "refresh token cleanup failed"),
+        }
     }
 }
 
