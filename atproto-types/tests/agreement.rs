@@ -53,9 +53,8 @@
 //!   the typed parse of the JSON (the typed parse of the `Value` accepts);
 //! * property 3, structural: the typed parse accepts (and drops) `null` in
 //!   an optional, non-nullable field; does not check a record's own `$type`
-//!   (missing or another collection's); keeps ill-formed `$type` names in
-//!   open unions (`…#main`, `lex:…`, non-NSIDs) as unknown variants; accepts
-//!   a non-object or a blob in an `unknown` field;
+//!   (missing or another collection's); accepts a non-object or a blob in
+//!   an `unknown` field;
 //! * property 3, data model: the typed parse accepts a declared object that
 //!   also carries `"$type": "blob"`, which is not atproto data.
 
@@ -1480,8 +1479,28 @@ fn bad_union(closed: bool, variants: &'static [(&'static str, Obj)]) -> Muts {
             move |(name, fs)| with_type(object(fs), &format!("{base}#{name}X")),
         ));
     }
-    // An ill-formed `$type` in an open union is not generated: see
-    // `open_union_rejects_ill_formed_type_names`.
+    if !closed {
+        // An ill-formed `$type` (a listed type with `#main`, a `lex:` URI,
+        // not a type name at all) on a listed member's body.
+        for (tag, o) in variants {
+            let tag: &'static str = tag;
+            let ill_formed = if tag.contains('#') {
+                vec![format!("lex:{tag}"), "not a type".to_owned()]
+            } else {
+                vec![
+                    format!("{tag}#main"),
+                    format!("lex:{tag}"),
+                    "not a type".to_owned(),
+                ]
+            };
+            arms.push(bad_from(
+                (valid_fields(o, None), select(ill_formed)),
+                type_kind,
+                "open union member with an ill-formed $type",
+                move |(fs, t)| with_type(object(fs), &t),
+            ));
+        }
+    }
     mix(arms)
 }
 
@@ -1662,7 +1681,6 @@ fn record_type_is_checked_by_the_typed_parse() {
 }
 
 #[test]
-#[ignore = "bug: open unions keep ill-formed $type names as unknown variants"]
 fn open_union_rejects_ill_formed_type_names() {
     for t in [
         "app.bsky.embed.images#main",

@@ -46,11 +46,25 @@ pub fn variant<T: DeserializeOwned, E: DeError>(
 }
 
 /// The raw value of an unknown variant of an open union, checked against
-/// the atproto data model.
+/// the atproto data model. Its `$type` must be a well-formed type name, as
+/// the lexicon validator requires: an NSID or `nsid#name`, not ending in
+/// `#main` (the bare NSID names a main definition) and not a `lex:` URI.
 pub fn unknown<E: DeError>(
     type_name: &str,
     value: serde_json::Value,
 ) -> Result<crate::data::Value, E> {
+    if type_name.ends_with("#main") {
+        return Err(E::custom(format_args!(
+            "union `$type` {type_name:?} must not end in #main (use the bare NSID)"
+        )));
+    }
+    if type_name.starts_with(crate::lexicon::LEX_URI_PREFIX)
+        || crate::lexicon::DefRef::parse(type_name, None).is_err()
+    {
+        return Err(E::custom(format_args!(
+            "union `$type` {type_name:?} is not a valid type name (nsid or nsid#name)"
+        )));
+    }
     crate::data::Value::from_json(&value)
         .map_err(|e| E::custom(format_args!("invalid `{type_name}`: {e}")))
 }
