@@ -37,6 +37,13 @@ pub struct FirehoseConfig {
     pub write_buffer_size: usize,
     /// Largest message accepted from a subscriber (they should send none).
     pub max_incoming_message: usize,
+    /// A pause after each replay read before its events are queued: zero in
+    /// production. Tests raise it to widen the window in which new events
+    /// are published between reading the log and switching to live (the
+    /// race the switch must win), as a slow database or a descheduled task
+    /// would.
+    #[doc(hidden)]
+    pub replay_read_delay: Duration,
 }
 
 impl Default for FirehoseConfig {
@@ -52,6 +59,7 @@ impl Default for FirehoseConfig {
             close_timeout: Duration::from_secs(5),
             write_buffer_size: 128 << 10,
             max_incoming_message: 64 << 10,
+            replay_read_delay: Duration::ZERO,
         }
     }
 }

@@ -346,10 +346,15 @@ impl Conn<'_> {
         let store = self.fh.store().clone();
         let cursor = self.cursor;
         let limit_u32 = u32::try_from(limit).unwrap_or(u32::MAX);
+        let delay = config.replay_read_delay;
         self.fetch = Some(Fetch {
-            future: Box::pin(
-                async move { store.sequencer().events_after(cursor, limit_u32).await },
-            ),
+            future: Box::pin(async move {
+                let events = store.sequencer().events_after(cursor, limit_u32).await;
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                events
+            }),
             limit,
             head_known: live.is_some(),
         });

@@ -82,14 +82,24 @@ async fn replay_then_live_with_concurrent_writes(db: TestDb) {
     for _ in 0..6 {
         append(&store, "did:plc:old", 50, 64).await;
     }
+    // Each replay read pauses, so events are published between reading the
+    // log and switching to live.
     let tiny = FirehoseConfig {
         replay_batch: 16,
         max_queued_frames: 32,
         ring_capacity: 4,
+        replay_read_delay: Duration::from_millis(3),
         ..test_config()
     };
     let small = serve(&store, tiny).await;
-    let normal = serve(&store, test_config()).await;
+    let normal = serve(
+        &store,
+        FirehoseConfig {
+            replay_read_delay: Duration::from_millis(10),
+            ..test_config()
+        },
+    )
+    .await;
 
     // 300 appends of 1..=3 events: 600 events, seqs 301..=900.
     let writer_store = store.clone();
