@@ -48,15 +48,7 @@
 //!   validator and the data model but dropped by the typed `BlobRef`;
 //! * property 2: a legacy blob `cid` that is well-formed CID *syntax* but not
 //!   a CID (`bafyfakefakefake`) passes the validator and fails the typed
-//!   parse; an integral float (`2.0`) in an integer field is read as an
-//!   integer by the data model (so the document validates) but rejected by
-//!   the typed parse of the JSON (the typed parse of the `Value` accepts);
-//! * property 3, structural: the typed parse accepts (and drops) `null` in
-//!   an optional, non-nullable field; does not check a record's own `$type`
-//!   (missing or another collection's); accepts a non-object or a blob in
-//!   an `unknown` field;
-//! * property 3, data model: the typed parse accepts a declared object that
-//!   also carries `"$type": "blob"`, which is not atproto data.
+//!   parse.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -1384,15 +1376,17 @@ fn bad_fields(o: &'static Obj) -> Muts {
                 .map(named),
             );
         }
-        // `null` in an optional field, or in an `unknown` one, is not
-        // generated: see `null_in_optional_field_is_rejected` and
-        // `unknown_field_must_be_an_object`.
-        if f.required && !matches!(f.schema, S::Unknown) {
+        // No field is nullable: `null` is wrong in any of them.
+        {
             arms.push(
                 bad_from(
                     others(),
                     Class::Structural(ValidationErrorKind::NotNullable),
-                    "required field null",
+                    if f.required {
+                        "required field null"
+                    } else {
+                        "optional field null"
+                    },
                     move |mut fs| {
                         fs.push((name.to_owned(), Json::Null));
                         object(fs)
@@ -1504,8 +1498,7 @@ fn bad_union(closed: bool, variants: &'static [(&'static str, Obj)]) -> Muts {
     mix(arms)
 }
 
-/// Wrong values of schema `s`; `None` when every way of being wrong is a
-/// known disagreement (only `unknown`: see `unknown_field_must_be_an_object`).
+/// Wrong values of schema `s`.
 fn bad(s: &'static S) -> Option<Muts> {
     match s {
         S::Str {
@@ -1530,12 +1523,21 @@ fn bad(s: &'static S) -> Option<Muts> {
             bad_fields(o),
         ])),
         S::Union { closed, variants } => Some(bad_union(*closed, variants)),
-        S::Unknown => None,
+        S::Unknown => Some(bad_const(
+            vec![
+                json!("text"),
+                json!(1),
+                json!(true),
+                json!(["x"]),
+                json!({"$type": "blob", "ref": {"$link": BLOB_CID}, "mimeType": "image/png", "size": 1}),
+            ],
+            WRONG_TYPE,
+            "unknown that is not an object, or is a blob",
+        )),
     }
 }
 
-/// Mutated documents; the record's own `$type` is not mutated: see
-/// `record_type_is_checked_by_the_typed_parse`.
+/// Mutated documents.
 fn bad_doc(kind: Kind) -> Strat<Bad> {
     let mut fields = bad_fields(schema(kind));
     if kind.is_record() {
@@ -1544,15 +1546,42 @@ fn bad_doc(kind: Kind) -> Strat<Bad> {
             ..b
         });
     }
-    mix(vec![
+    let mut arms = vec![
         bad_const(
             vec![json!("x"), json!([]), json!(1)],
             WRONG_TYPE,
             "document of the wrong type",
         ),
         fields,
-    ])
-    .strat
+    ];
+    if kind.is_record() {
+        let type_kind = Class::Structural(ValidationErrorKind::Type);
+        arms.push(bad_from(
+            valid_fields(schema(kind), None),
+            type_kind,
+            "record without $type",
+            object,
+        ));
+        let others: Vec<&'static str> = [
+            Kind::Post,
+            Kind::Profile,
+            Kind::Follow,
+            Kind::Like,
+            Kind::Threadgate,
+            Kind::Postgate,
+        ]
+        .into_iter()
+        .filter(|k| *k != kind)
+        .map(Kind::nsid)
+        .collect();
+        arms.push(bad_from(
+            (valid_fields(schema(kind), None), select(others)),
+            type_kind,
+            "record of another collection's $type",
+            |(fs, t)| with_type(object(fs), t),
+        ));
+    }
+    mix(arms).strat
 }
 
 // ---------------------------------------------------------------------------
@@ -1659,7 +1688,6 @@ fn legacy_blob_cid_is_checked_alike() {
 }
 
 #[test]
-#[ignore = "bug: typed parse accepts (and drops) null in optional non-nullable fields"]
 fn null_in_optional_field_is_rejected() {
     for field in ["langs", "embed", "reply", "facets", "labels", "tags"] {
         assert_both_reject(Kind::Post, &minimal_post(&[(field, Json::Null)]));
@@ -1667,7 +1695,6 @@ fn null_in_optional_field_is_rejected() {
 }
 
 #[test]
-#[ignore = "bug: typed record parse ignores a missing or wrong record $type"]
 fn record_type_is_checked_by_the_typed_parse() {
     let mut missing = minimal_post(&[]);
     if let Json::Object(m) = &mut missing {
@@ -1695,7 +1722,6 @@ fn open_union_rejects_ill_formed_type_names() {
 }
 
 #[test]
-#[ignore = "bug: typed `unknown` fields accept non-objects and blobs"]
 fn unknown_field_must_be_an_object() {
     let blob =
         json!({"$type": "blob", "ref": {"$link": BLOB_CID}, "mimeType": "image/png", "size": 1});
@@ -1710,7 +1736,6 @@ fn unknown_field_must_be_an_object() {
 }
 
 #[test]
-#[ignore = "bug: typed parse of JSON rejects integral floats (2.0) the data model reads as integers"]
 fn integral_float_in_integer_field() {
     let image =
         json!({"$type": "blob", "ref": {"$link": BLOB_CID}, "mimeType": "image/png", "size": 1});
@@ -1721,7 +1746,6 @@ fn integral_float_in_integer_field() {
 }
 
 #[test]
-#[ignore = "bug: typed parse accepts `$type: blob` on a declared object that is not a blob"]
 fn blob_type_on_a_declared_object_is_not_data() {
     let root =
         json!({"$type": "blob", "uri": "at://did:plc:abc/app.bsky.feed.post/3k", "cid": CID});

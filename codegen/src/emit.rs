@@ -113,13 +113,33 @@ impl Emitter<'_> {
                 let json = &f.json;
                 serde_args.push(quote!(rename = #json));
             }
+            // Data objects (not query parameters) read fields as the
+            // lexicon validator does: see `lex::de`.
+            let de_with = |name: &str| format!("{rt}::lex::de::{name}");
             let ty = match f.presence {
                 Presence::Required => {
                     all_optional = false;
+                    let with = match f.ty {
+                        Ty::Int if extra => Some(de_with("int")),
+                        Ty::Unknown if extra => Some(de_with("unknown")),
+                        _ => None,
+                    };
+                    if let Some(with) = with {
+                        serde_args.push(quote!(deserialize_with = #with));
+                    }
                     base
                 }
                 Presence::Optional => {
                     serde_args.push(quote!(skip_serializing_if = "Option::is_none"));
+                    if extra {
+                        let with = match f.ty {
+                            Ty::Int => de_with("opt_int"),
+                            Ty::Unknown => de_with("opt_unknown"),
+                            _ => de_with("non_null"),
+                        };
+                        serde_args.push(quote!(default));
+                        serde_args.push(quote!(deserialize_with = #with));
+                    }
                     format!("Option<{base}>")
                 }
                 Presence::RequiredNullable => format!("Option<{base}>"),
@@ -151,9 +171,10 @@ impl Emitter<'_> {
         if extra {
             let extra_name = ident(naming::EXTRA_FIELD)?;
             let extra_ty = parse_ty(&format!("{rt}::lex::ExtraData"))?;
+            let with = format!("{rt}::lex::de::extra_data");
             field_tokens.push(quote! {
                 /// Properties not declared in the lexicon, kept as they are.
-                #[serde(flatten)]
+                #[serde(flatten, deserialize_with = #with)]
                 pub #extra_name: #extra_ty,
             });
         }

@@ -304,7 +304,7 @@ macro_rules! lex_union {
 
 /// Serde and [`LexRecord`](crate::lex::LexRecord) for a record struct
 /// declared with `#[serde(remote = "Self")]`: serialization writes `$type`
-/// (the record's NSID) first.
+/// (the record's NSID) first; deserialization requires it.
 #[macro_export]
 macro_rules! lex_record {
     ($name:ident = $nsid:literal, key = $key:literal) => {
@@ -326,7 +326,9 @@ macro_rules! lex_record {
             fn deserialize<D: $crate::lex::__private::serde::Deserializer<'de>>(
                 d: D,
             ) -> ::std::result::Result<Self, D::Error> {
-                $name::deserialize(d)
+                let record = $name::deserialize(d)?;
+                $crate::lex::de::check_record_type(&record.extra_data, $nsid)?;
+                ::std::result::Result::Ok(record)
             }
         }
     };

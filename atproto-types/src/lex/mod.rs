@@ -13,6 +13,8 @@
 //!   their `$type`, and the [`LexRecord`] trait;
 //! * [`Nullable`] — a property that is both optional and nullable
 //!   (`Option<Nullable<T>>`: absent, `null`, or a value);
+//! * [`de`] — how generated fields are read (integral floats as integers,
+//!   no `null` in non-nullable fields, `unknown` as a non-blob object);
 //! * [`ExtraData`] — properties a lexicon does not declare, kept by every
 //!   generated object so records round-trip exactly;
 //! * [`LEXICON_SOURCES`] and [`catalog`] — every lexicon document the types
@@ -25,6 +27,7 @@ use serde::de::{Deserialize, Deserializer};
 
 use crate::lexicon::{Catalog, LexiconError};
 
+pub mod de;
 mod macros;
 mod nullable;
 #[cfg(test)]

@@ -4,10 +4,14 @@
 #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(remote = "Self")]
 pub struct Record {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "::atproto_types::lex::de::opt_unknown"
+    )]
     pub value: Option<::atproto_types::data::Value>,
     /// Properties not declared in the lexicon, kept as they are.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "::atproto_types::lex::de::extra_data")]
     pub extra_data: ::atproto_types::lex::ExtraData,
 }
 ::atproto_types::lex_record!(Record = "com.example.anyKey", key = "any");
@@ -16,16 +20,20 @@ pub struct Record {
 #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
 pub struct MainDef {
     /// Properties not declared in the lexicon, kept as they are.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "::atproto_types::lex::de::extra_data")]
     pub extra_data: ::atproto_types::lex::ExtraData,
 }
 
 /// A def named `record` next to the main record.
 #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
 pub struct RecordDef {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "::atproto_types::lex::de::opt_int"
+    )]
     pub x: Option<i64>,
     /// Properties not declared in the lexicon, kept as they are.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "::atproto_types::lex::de::extra_data")]
     pub extra_data: ::atproto_types::lex::ExtraData,
 }

@@ -6,7 +6,7 @@
 pub struct Record {
     pub enabled: bool,
     /// Properties not declared in the lexicon, kept as they are.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "::atproto_types::lex::de::extra_data")]
     pub extra_data: ::atproto_types::lex::ExtraData,
 }
 ::atproto_types::lex_record!(Record = "com.example.byNsid", key = "nsid");

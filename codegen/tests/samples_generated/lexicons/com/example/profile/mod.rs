@@ -4,10 +4,14 @@
 #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(remote = "Self")]
 pub struct Record {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "::atproto_types::lex::de::non_null"
+    )]
     pub name: Option<String>,
     /// Properties not declared in the lexicon, kept as they are.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "::atproto_types::lex::de::extra_data")]
     pub extra_data: ::atproto_types::lex::ExtraData,
 }
 ::atproto_types::lex_record!(Record = "com.example.profile", key = "literal:self");

@@ -30,6 +30,7 @@ pub struct Params {
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 pub struct Commit {
     pub blocks: ::atproto_types::data::Bytes,
+    #[serde(deserialize_with = "::atproto_types::lex::de::int")]
     pub seq: i64,
     #[serde(
         default,
@@ -38,7 +39,7 @@ pub struct Commit {
     )]
     pub since: Option<::atproto_types::lex::Nullable<::atproto_types::syntax::Tid>>,
     /// Properties not declared in the lexicon, kept as they are.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "::atproto_types::lex::de::extra_data")]
     pub extra_data: ::atproto_types::lex::ExtraData,
 }
 
@@ -46,7 +47,7 @@ pub struct Commit {
 pub struct Info {
     pub name: InfoName,
     /// Properties not declared in the lexicon, kept as they are.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "::atproto_types::lex::de::extra_data")]
     pub extra_data: ::atproto_types::lex::ExtraData,
 }
 

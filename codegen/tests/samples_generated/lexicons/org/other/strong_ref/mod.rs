@@ -6,15 +6,20 @@ pub struct Main {
     pub cid: ::atproto_types::syntax::CidString,
     pub uri: ::atproto_types::syntax::AtUri,
     /// Properties not declared in the lexicon, kept as they are.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "::atproto_types::lex::de::extra_data")]
     pub extra_data: ::atproto_types::lex::ExtraData,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
 pub struct View {
-    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ref",
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "::atproto_types::lex::de::non_null"
+    )]
     pub ref_: Option<Main>,
     /// Properties not declared in the lexicon, kept as they are.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "::atproto_types::lex::de::extra_data")]
     pub extra_data: ::atproto_types::lex::ExtraData,
 }

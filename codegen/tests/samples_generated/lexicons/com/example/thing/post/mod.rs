@@ -7,14 +7,22 @@
 pub struct Record {
     #[serde(rename = "createdAt")]
     pub created_at: ::atproto_types::syntax::Datetime,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "::atproto_types::lex::de::non_null"
+    )]
     pub embed: Option<RecordEmbed>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "::atproto_types::lex::de::non_null"
+    )]
     pub labels: Option<RecordLabels>,
     /// Length: at most 300 graphemes.
     pub text: String,
     /// Properties not declared in the lexicon, kept as they are.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "::atproto_types::lex::de::extra_data")]
     pub extra_data: ::atproto_types::lex::ExtraData,
 }
 ::atproto_types::lex_record!(Record = "com.example.thing.post", key = "tid");
@@ -37,6 +45,6 @@ pub struct Record {
 pub struct View {
     pub post: Box<Record>,
     /// Properties not declared in the lexicon, kept as they are.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "::atproto_types::lex::de::extra_data")]
     pub extra_data: ::atproto_types::lex::ExtraData,
 }

@@ -3,12 +3,20 @@
 
 #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
 pub struct Node {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "::atproto_types::lex::de::non_null"
+    )]
     pub next: Option<Box<Node>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "::atproto_types::lex::de::non_null"
+    )]
     pub other: Option<Other>,
     /// Properties not declared in the lexicon, kept as they are.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "::atproto_types::lex::de::extra_data")]
     pub extra_data: ::atproto_types::lex::ExtraData,
 }
 
@@ -16,30 +24,46 @@ pub struct Node {
 pub struct NotFound {
     pub uri: ::atproto_types::syntax::AtUri,
     /// Properties not declared in the lexicon, kept as they are.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "::atproto_types::lex::de::extra_data")]
     pub extra_data: ::atproto_types::lex::ExtraData,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
 pub struct Other {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "::atproto_types::lex::de::non_null"
+    )]
     pub back: Option<Box<Node>>,
     /// Properties not declared in the lexicon, kept as they are.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "::atproto_types::lex::de::extra_data")]
     pub extra_data: ::atproto_types::lex::ExtraData,
 }
 
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 pub struct View {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "::atproto_types::lex::de::non_null"
+    )]
     pub node: Option<Node>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "::atproto_types::lex::de::non_null"
+    )]
     pub parent: Option<ViewParent>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "::atproto_types::lex::de::non_null"
+    )]
     pub replies: Option<Vec<View>>,
     pub uri: ::atproto_types::syntax::AtUri,
     /// Properties not declared in the lexicon, kept as they are.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "::atproto_types::lex::de::extra_data")]
     pub extra_data: ::atproto_types::lex::ExtraData,
 }
 
