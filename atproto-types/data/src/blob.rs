@@ -1,5 +1,10 @@
 //! Typed blob references: [`Blob`] (`$type: blob`) and the deprecated
 //! [`LegacyBlob`] (`{cid, mimeType}`), joined in [`BlobRef`].
+//!
+//! Both keep the fields a blob carries beyond its own (`extra`), so a record
+//! holding them round-trips exactly (and keeps its CID). A legacy blob's
+//! `cid` is kept as the string it is, checked as CID *syntax* only (as the
+//! lexicon validator checks it): old records hold strings that do not decode.
 
 use std::collections::BTreeMap;
 
@@ -22,7 +27,20 @@ pub struct Blob {
     pub mime_type: String,
     /// Length in bytes.
     pub size: u64,
+    /// Any other fields of the map, kept as they are.
+    pub extra: BTreeMap<String, Value>,
 }
+
+/// The fields of `map` other than `known`.
+fn extra_fields(map: &BTreeMap<String, Value>, known: &[&str]) -> BTreeMap<String, Value> {
+    map.iter()
+        .filter(|(k, _)| !known.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+const BLOB_FIELDS: &[&str] = &["$type", "ref", "mimeType", "size"];
+const LEGACY_FIELDS: &[&str] = &["cid", "mimeType"];
 
 impl Blob {
     /// A blob reference.
@@ -31,6 +49,7 @@ impl Blob {
             r#ref,
             mime_type: mime_type.into(),
             size,
+            extra: BTreeMap::new(),
         }
     }
 
@@ -72,18 +91,19 @@ impl Blob {
             r#ref,
             mime_type: mime.to_owned(),
             size: u64::try_from(size).map_err(|_| DataErrorKind::BlobNegativeSize(size))?,
+            extra: extra_fields(map, BLOB_FIELDS),
         })
     }
 
     /// The `$type: blob` map. Fails only when `size` exceeds `i64::MAX`.
     pub fn to_value(&self) -> Result<Value, DataError> {
         let size = Value::from_u64(self.size).map_err(|e| e.in_key("size"))?;
-        Ok(Value::map_from_iter([
-            ("$type", Value::from("blob")),
-            ("ref", Value::Link(self.r#ref)),
-            ("mimeType", Value::from(self.mime_type.as_str())),
-            ("size", size),
-        ]))
+        let mut map = self.extra.clone();
+        map.insert("$type".into(), Value::from("blob"));
+        map.insert("ref".into(), Value::Link(self.r#ref));
+        map.insert("mimeType".into(), Value::from(self.mime_type.as_str()));
+        map.insert("size".into(), size);
+        Ok(Value::Map(map))
     }
 }
 
@@ -103,11 +123,18 @@ impl TryFrom<&Blob> for Value {
 
 impl Serialize for Blob {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(4))?;
+        let extra = self
+            .extra
+            .iter()
+            .filter(|(k, _)| !BLOB_FIELDS.contains(&k.as_str()));
+        let mut m = s.serialize_map(Some(4 + extra.clone().count()))?;
         m.serialize_entry("$type", "blob")?;
         m.serialize_entry("ref", &CidLink(self.r#ref))?;
         m.serialize_entry("mimeType", &self.mime_type)?;
         m.serialize_entry("size", &self.size)?;
+        for (k, v) in extra {
+            m.serialize_entry(k, v)?;
+        }
         m.end()
     }
 }
@@ -123,13 +150,21 @@ impl<'de> Deserialize<'de> for Blob {
 /// read it, never write new ones.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LegacyBlob {
-    /// The blob CID (a string in the data, not a link).
-    pub cid: Cid,
+    /// The blob CID as written (a string in the data, not a link), checked
+    /// as CID syntax only: see [`LegacyBlob::parse_cid`].
+    pub cid: String,
     /// Content type; never empty.
     pub mime_type: String,
+    /// Any other fields of the map, kept as they are.
+    pub extra: BTreeMap<String, Value>,
 }
 
 impl LegacyBlob {
+    /// The CID, when the string decodes as one.
+    pub fn parse_cid(&self) -> Option<Cid> {
+        Cid::try_from(self.cid.as_str()).ok()
+    }
+
     /// Read a legacy blob map.
     pub fn from_value(v: &Value) -> Result<LegacyBlob, DataError> {
         let map = v.as_map().ok_or_else(|| {
@@ -139,9 +174,12 @@ impl LegacyBlob {
             })
         })?;
         let cid = match map.get("cid") {
-            Some(Value::String(s)) => Cid::try_from(s.as_str()).map_err(|e| {
-                DataError::new(DataErrorKind::InvalidCid(format!("{s:?}: {e}"))).in_key("cid")
-            })?,
+            Some(Value::String(s)) => {
+                check_cid_syntax(s).map_err(|e| {
+                    DataError::new(DataErrorKind::InvalidCid(format!("{s:?}: {e}"))).in_key("cid")
+                })?;
+                s.clone()
+            }
             Some(_) => {
                 return Err(
                     DataError::new(DataErrorKind::LegacyBlob("`cid` must be a string"))
@@ -163,23 +201,87 @@ impl LegacyBlob {
             }
             None => return Err(DataErrorKind::LegacyBlob("missing `mimeType`").into()),
         };
-        Ok(LegacyBlob { cid, mime_type })
+        Ok(LegacyBlob {
+            cid,
+            mime_type,
+            extra: extra_fields(map, LEGACY_FIELDS),
+        })
     }
 
     /// The legacy map (for re-encoding existing records unchanged).
     pub fn to_value(&self) -> Value {
-        Value::map_from_iter([
-            ("cid", Value::String(self.cid.to_string())),
-            ("mimeType", Value::from(self.mime_type.as_str())),
-        ])
+        let mut map = self.extra.clone();
+        map.insert("cid".into(), Value::String(self.cid.clone()));
+        map.insert("mimeType".into(), Value::from(self.mime_type.as_str()));
+        Value::Map(map)
     }
+}
+
+/// The lexicon `cid` string format (CIDv1 syntax with a multibase prefix,
+/// not decoded), as `atproto_syntax::CidString` checks it.
+fn check_cid_syntax(s: &str) -> Result<(), &'static str> {
+    const B58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    const B64: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const B64URL: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const B32HEX: &str = "0123456789abcdefghijklmnopqrstuv";
+    const B32HEXU: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUV";
+    const B32: &str = "abcdefghijklmnopqrstuvwxyz234567";
+    const B32U: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    if s.starts_with("Qm") && s.len() == 46 {
+        return Err("CIDv0 is not supported, only CIDv1");
+    }
+    let len = s.chars().count();
+    if !(8..=512).contains(&len) {
+        return Err("a CID string has 8 to 512 characters");
+    }
+    let mut chars = s.chars();
+    let (alphabet, padded) = match chars.next().unwrap_or(' ') {
+        '0' => ("01", false),
+        '7' => ("01234567", false),
+        '9' => ("0123456789", false),
+        'f' => ("0123456789abcdef", false),
+        'F' => ("0123456789ABCDEF", false),
+        'v' => (B32HEX, false),
+        'V' => (B32HEXU, false),
+        't' => (B32HEX, true),
+        'T' => (B32HEXU, true),
+        'b' => (B32, false),
+        'B' => (B32U, false),
+        'c' => (B32, true),
+        'C' => (B32U, true),
+        'h' => ("ybndrfg8ejkmcpqxot1uwisza345h769", false),
+        'k' => ("0123456789abcdefghijklmnopqrstuvwxyz", false),
+        'K' => ("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", false),
+        'z' | 'Z' => (B58, false),
+        'm' => (B64, false),
+        'M' => (B64, true),
+        'u' => (B64URL, false),
+        'U' => (B64URL, true),
+        _ => return Err("a CID string starts with a multibase prefix"),
+    };
+    let mut padding = false;
+    for c in chars {
+        if padded && c == '=' {
+            padding = true;
+        } else if padding || !alphabet.contains(c) {
+            return Err("a CID string holds only its base's characters (and final padding)");
+        }
+    }
+    Ok(())
 }
 
 impl Serialize for LegacyBlob {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(2))?;
-        m.serialize_entry("cid", &self.cid.to_string())?;
+        let extra = self
+            .extra
+            .iter()
+            .filter(|(k, _)| !LEGACY_FIELDS.contains(&k.as_str()));
+        let mut m = s.serialize_map(Some(2 + extra.clone().count()))?;
+        m.serialize_entry("cid", &self.cid)?;
         m.serialize_entry("mimeType", &self.mime_type)?;
+        for (k, v) in extra {
+            m.serialize_entry(k, v)?;
+        }
         m.end()
     }
 }
@@ -218,11 +320,12 @@ impl BlobRef {
         }
     }
 
-    /// The blob's CID.
-    pub fn cid(&self) -> &Cid {
+    /// The blob's CID; `None` for a legacy blob whose CID string does not
+    /// decode.
+    pub fn cid(&self) -> Option<Cid> {
         match self {
-            BlobRef::Blob(b) => &b.r#ref,
-            BlobRef::Legacy(l) => &l.cid,
+            BlobRef::Blob(b) => Some(b.r#ref),
+            BlobRef::Legacy(l) => l.parse_cid(),
         }
     }
 

@@ -410,7 +410,7 @@ mod tests {
         let raw = cid_for_raw(b"img");
         let legacy = json!({"cid": raw.to_string(), "mimeType": "image/jpeg"});
         let r: BlobRef = serde_json::from_value(legacy.clone()).expect("legacy");
-        assert_eq!(r.cid(), &raw);
+        assert_eq!(r.cid(), Some(raw));
         assert_eq!(r.size(), None);
         assert_eq!(serde_json::to_value(&r).expect("ser"), legacy);
         let typed = json!({"$type": "blob", "ref": {"$link": raw.to_string()}, "mimeType": "image/jpeg", "size": 10});
