@@ -326,15 +326,17 @@ impl Conn<'_> {
         }
     }
 
-    /// In replay, reads the next batch when the queue has room.
+    /// In replay, reads the next batch once the queue has drained to half
+    /// of the replay fill (so reads are full batches, not a trickle of tiny
+    /// ones), filling it up to `replay_fill` frames.
     fn maybe_fetch(&mut self) {
         let Mode::Replay { live } = &self.mode else {
             return;
         };
         let config = self.fh.config();
         if self.fetch.is_some()
-            || self.out.frames >= self.replay_fill
-            || self.out.bytes >= config.max_queued_bytes / 2
+            || self.out.frames > self.replay_fill / 2
+            || self.out.bytes >= config.max_queued_bytes / 4
         {
             return;
         }
@@ -555,5 +557,77 @@ async fn wait_for_close(socket: &mut WebSocket) {
         if matches!(msg, Message::Close(_)) {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use atproto_types::lexicons::com::atproto::sync::subscribe_repos;
+
+    use super::*;
+
+    #[test]
+    fn info_frame_is_the_lexicon_info_message() {
+        let bytes = info_frame("OutdatedCursor", OUTDATED_MESSAGE);
+        let frame = Frame::decode(&bytes).expect("decodes");
+        let message: subscribe_repos::Message = frame
+            .into_message(subscribe_repos::NSID)
+            .expect("a subscribeRepos message");
+        let subscribe_repos::Message::Info(info) = message else {
+            panic!("not #info: {message:?}");
+        };
+        assert_eq!(info.name, subscribe_repos::InfoName::OutdatedCursor);
+        assert_eq!(info.message.as_deref(), Some(OUTDATED_MESSAGE));
+    }
+
+    #[test]
+    fn outbox_counts_only_event_frames() {
+        let mut out = Outbox::default();
+        out.push(Bytes::from_static(b"abc"));
+        out.push(Bytes::from_static(b"de"));
+        out.queue.push_front(Message::Ping(Bytes::new()));
+        assert_eq!((out.frames, out.bytes, out.queue.len()), (2, 5, 3));
+        assert!(matches!(out.pop(), Some(Message::Ping(_))));
+        assert_eq!((out.frames, out.bytes, out.sent), (2, 5, 0));
+        assert!(matches!(out.pop(), Some(Message::Binary(b)) if b.as_ref() == b"abc"));
+        assert_eq!((out.frames, out.bytes, out.sent), (1, 2, 1));
+        out.clear();
+        assert_eq!((out.frames, out.bytes, out.queue.len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn take_live_skips_sent_seqs_and_enforces_both_caps() {
+        let ev = |seq, len| LiveEvent {
+            seq,
+            frame: Bytes::from(vec![0u8; len]),
+        };
+        let mut out = Outbox::default();
+        let mut cursor = 10;
+        assert!(take_live(&mut out, &mut cursor, 2, 100, ev(9, 10)).is_ok());
+        assert!(take_live(&mut out, &mut cursor, 2, 100, ev(10, 10)).is_ok());
+        assert_eq!(out.frames, 0);
+        // A frame larger than the byte cap still goes into an empty queue.
+        assert!(take_live(&mut out, &mut cursor, 2, 100, ev(11, 150)).is_ok());
+        assert_eq!((out.frames, cursor), (1, 11));
+        // The byte cap.
+        assert!(matches!(
+            take_live(&mut out, &mut cursor, 5, 100, ev(12, 1)),
+            Err(End::Error {
+                name: "ConsumerTooSlow",
+                ..
+            })
+        ));
+        out.clear();
+        // The frame cap.
+        assert!(take_live(&mut out, &mut cursor, 2, 100, ev(12, 1)).is_ok());
+        assert!(take_live(&mut out, &mut cursor, 2, 100, ev(13, 1)).is_ok());
+        assert!(matches!(
+            take_live(&mut out, &mut cursor, 2, 100, ev(14, 1)),
+            Err(End::Error {
+                name: "ConsumerTooSlow",
+                ..
+            })
+        ));
+        assert_eq!(cursor, 13);
     }
 }

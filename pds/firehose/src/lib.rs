@@ -43,7 +43,7 @@
 //!
 //! # Wiring
 //!
-//! ```ignore
+//! ```text
 //! let firehose = Firehose::start(store.clone(), FirehoseConfig::default()).await?;
 //! // in the ComAtprotoSync impl:
 //! async fn subscribe_repos(&self, _: NoAuth,
