@@ -378,7 +378,7 @@ impl Conn<'_> {
             if ev.seq <= self.cursor {
                 continue;
             }
-            if ev.seq > self.cursor + 1 {
+            if ev.seq > self.cursor.saturating_add(1) {
                 // Events between the cursor and this one were pruned.
                 self.outdated();
             }
