@@ -64,14 +64,13 @@ pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
 }
 
 /// An optional, non-nullable field (with `#[serde(default)]`): present
-/// means a value, never `null`.
+/// means a value, never `null`. `T` itself is read, and the generated
+/// types (and the syntax and data types) reject `null`; the lexicon
+/// `unknown`, which holds any data, has [`opt_unknown`].
 pub fn non_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<T>, D::Error> {
-    match Option::<T>::deserialize(d)? {
-        Some(v) => Ok(Some(v)),
-        None => Err(D::Error::custom("null in a field that is not nullable")),
-    }
+    T::deserialize(d).map(Some)
 }
 
 /// Check the value of a lexicon `unknown`: an object, and not a blob.
