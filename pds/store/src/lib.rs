@@ -225,6 +225,12 @@ impl Store {
 
     /// Closes the pool; waits for checked-out connections to be returned.
     pub async fn close(&self) {
+        // The LISTEN task holds a pooled connection for as long as it runs,
+        // and closing a pool waits for every checked-out connection: stop
+        // the task first, or `close` would wait forever.
+        if let Some(task) = &self.inner.listener {
+            task.abort();
+        }
         db::on_pool!(&self.inner.pool, |p| p.close().await)
     }
 

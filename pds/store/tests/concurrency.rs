@@ -19,7 +19,22 @@ both_backends!(
     concurrent_writers_two_processes,
     sequencer_never_shows_gaps,
     small_pool_repo_writes_make_progress,
+    close_returns_while_listening,
 );
+
+/// `close` returns even though a second store on the database keeps its
+/// event listener (PostgreSQL LISTEN holds a pooled connection) running.
+async fn close_returns_while_listening(db: &TestDb) {
+    let other = Store::open(StoreConfig::new(db.location.clone()))
+        .await
+        .expect("open second store");
+    tokio::time::timeout(Duration::from_secs(20), other.close())
+        .await
+        .expect("Store::close hung");
+    tokio::time::timeout(Duration::from_secs(20), db.store.close())
+        .await
+        .expect("Store::close hung");
+}
 
 /// The store writes each statement once with `$N` placeholders; check both
 /// drivers bind `$N` by number (reordered and repeated).

@@ -176,11 +176,15 @@ async fn kill_child_repeatedly(db: &TestDb) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_survives_sigkill_mid_write() {
     let db = common::sqlite().await;
-    kill_child_repeatedly(&db).await;
+    tokio::time::timeout(Duration::from_secs(300), kill_child_repeatedly(&db))
+        .await
+        .expect("crash test hung");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_survives_sigkill_mid_write() {
     let db = common::postgres().await;
-    kill_child_repeatedly(&db).await;
+    tokio::time::timeout(Duration::from_secs(300), kill_child_repeatedly(&db))
+        .await
+        .expect("crash test hung");
 }
