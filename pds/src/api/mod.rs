@@ -1,14 +1,18 @@
 //! The XRPC methods this server implements, by namespace.
 
+use atproto_types::lexicons::com::atproto::repo as repo_ns;
 use atproto_types::lexicons::com::atproto::server as server_ns;
 use axum::Router;
 
 use crate::state::AppState;
 
 mod account;
+pub mod repo;
 pub mod server;
 
 /// Every mounted XRPC route.
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(server_ns::routes::<AppState>())
+    Router::new()
+        .merge(server_ns::routes::<AppState>())
+        .merge(repo_ns::routes::<AppState>())
 }
