@@ -2,6 +2,7 @@
 
 use atproto_types::lexicons::com::atproto::repo as repo_ns;
 use atproto_types::lexicons::com::atproto::server as server_ns;
+use atproto_types::lexicons::com::atproto::sync as sync_ns;
 use axum::Router;
 
 use crate::state::AppState;
@@ -9,10 +10,12 @@ use crate::state::AppState;
 mod account;
 pub mod repo;
 pub mod server;
+pub mod sync;
 
 /// Every mounted XRPC route.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(server_ns::routes::<AppState>())
         .merge(repo_ns::routes::<AppState>())
+        .merge(sync_ns::routes::<AppState>())
 }

@@ -1,0 +1,251 @@
+//! `com.atproto.sync`: getLatestCommit, getRepoStatus, getRepo (streamed
+//! CAR), getRecord (proof CAR), listRepos.
+//!
+//! Repo availability as the reference's `assertRepoAvailability`: an
+//! unknown (or deleted) account is 400 `RepoNotFound`, a taken-down one
+//! `RepoTakendown`, a deactivated one `RepoDeactivated`.
+
+use atproto_types::lexicons::com::atproto::sync::{
+    get_latest_commit, get_record, get_repo, get_repo_status, list_repos, ComAtprotoSync,
+};
+use atproto_types::xrpc::http::StatusCode;
+use atproto_types::xrpc::{BinaryOutput, NoAuth, NotImplemented, XrpcError, XrpcRequest};
+use axum::body::Body;
+use pds_repo::RepoWriteError;
+use pds_store::{Account, AccountStatus};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+fn bad<E>(name: &'static str, message: String) -> XrpcError<E> {
+    XrpcError::new(StatusCode::BAD_REQUEST, name, Some(message))
+}
+
+fn internal<E>(what: &str, e: impl std::fmt::Display) -> XrpcError<E> {
+    ApiError::Internal(format!("{what}: {e}")).into()
+}
+
+/// The account of `did` if its repository may be served.
+async fn available<E>(state: &AppState, did: &str) -> Result<Account, XrpcError<E>> {
+    let account = state
+        .store
+        .accounts()
+        .get(did)
+        .await
+        .map_err(ApiError::from)?
+        .filter(|a| a.status != AccountStatus::Deleted)
+        .ok_or_else(|| {
+            bad(
+                "RepoNotFound",
+                format!("Could not find repo for DID: {did}"),
+            )
+        })?;
+    match account.status {
+        AccountStatus::Takendown => Err(bad(
+            "RepoTakendown",
+            format!("Repo has been takendown: {did}"),
+        )),
+        AccountStatus::Deactivated => Err(bad(
+            "RepoDeactivated",
+            format!("Repo has been deactivated: {did}"),
+        )),
+        _ => Ok(account),
+    }
+}
+
+fn repo_error<E>(e: RepoWriteError) -> XrpcError<E> {
+    match e {
+        RepoWriteError::RepoNotFound(did) => bad(
+            "RepoNotFound",
+            format!("Could not find repo for DID: {did}"),
+        ),
+        other => ApiError::from(other).into(),
+    }
+}
+
+fn status_name(status: AccountStatus) -> (bool, Option<&'static str>) {
+    match status {
+        AccountStatus::Active => (true, None),
+        AccountStatus::Deactivated => (false, Some("deactivated")),
+        AccountStatus::Takendown => (false, Some("takendown")),
+        AccountStatus::Deleted => (false, Some("deleted")),
+    }
+}
+
+impl ComAtprotoSync for AppState {
+    type GetBlobAuth = NotImplemented;
+    type GetBlocksAuth = NotImplemented;
+    type GetCheckoutAuth = NotImplemented;
+    type GetHeadAuth = NotImplemented;
+    type GetHostStatusAuth = NotImplemented;
+    type GetLatestCommitAuth = NoAuth;
+    type GetRecordAuth = NoAuth;
+    type GetRepoAuth = NoAuth;
+    type GetRepoStatusAuth = NoAuth;
+    type ListBlobsAuth = NotImplemented;
+    type ListHostsAuth = NotImplemented;
+    type ListReposAuth = NoAuth;
+    type ListReposByCollectionAuth = NotImplemented;
+    type NotifyOfUpdateAuth = NotImplemented;
+    type RequestCrawlAuth = NotImplemented;
+    type SubscribeReposAuth = NotImplemented;
+
+    async fn get_latest_commit(
+        &self,
+        _: NoAuth,
+        req: XrpcRequest<get_latest_commit::Params, ()>,
+    ) -> Result<get_latest_commit::Output, XrpcError<get_latest_commit::Error>> {
+        let did = req.params.did.as_str();
+        available(self, did).await?;
+        let root = self
+            .store
+            .repo()
+            .get_root(did)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| {
+                bad(
+                    "RepoNotFound",
+                    format!("Could not find root for DID: {did}"),
+                )
+            })?;
+        Ok(get_latest_commit::Output {
+            cid: root
+                .cid
+                .to_string()
+                .parse()
+                .map_err(|e| internal("root cid", e))?,
+            rev: root.rev.parse().map_err(|e| internal("root rev", e))?,
+            extra_data: Default::default(),
+        })
+    }
+
+    async fn get_repo_status(
+        &self,
+        _: NoAuth,
+        req: XrpcRequest<get_repo_status::Params, ()>,
+    ) -> Result<get_repo_status::Output, XrpcError<get_repo_status::Error>> {
+        let did = req.params.did.as_str();
+        let account = self
+            .store
+            .accounts()
+            .get(did)
+            .await
+            .map_err(ApiError::from)?
+            .filter(|a| a.status != AccountStatus::Deleted)
+            .ok_or_else(|| {
+                bad(
+                    "RepoNotFound",
+                    format!("Could not find repo for DID: {did}"),
+                )
+            })?;
+        let (active, status) = status_name(account.status);
+        let rev = if active {
+            self.store
+                .repo()
+                .get_root(did)
+                .await
+                .map_err(ApiError::from)?
+                .map(|r| r.rev.parse().map_err(|e| internal("root rev", e)))
+                .transpose()?
+        } else {
+            None
+        };
+        Ok(get_repo_status::Output {
+            active,
+            did: req.params.did,
+            rev,
+            status: status.map(get_repo_status::OutputStatus::from),
+            extra_data: Default::default(),
+        })
+    }
+
+    async fn get_repo(
+        &self,
+        _: NoAuth,
+        req: XrpcRequest<get_repo::Params, ()>,
+    ) -> Result<BinaryOutput, XrpcError<get_repo::Error>> {
+        let did = req.params.did.as_str();
+        available(self, did).await?;
+        let since = req.params.since.as_ref().map(|t| t.as_str());
+        let stream = self
+            .repo
+            .get_repo_car(did, since)
+            .await
+            .map_err(repo_error)?;
+        Ok(BinaryOutput::car(Body::from_stream(stream)))
+    }
+
+    async fn get_record(
+        &self,
+        _: NoAuth,
+        req: XrpcRequest<get_record::Params, ()>,
+    ) -> Result<BinaryOutput, XrpcError<get_record::Error>> {
+        let p = req.params;
+        let did = p.did.as_str();
+        available(self, did).await?;
+        let (car, cid) = self
+            .repo
+            .record_proof_car(did, p.collection.as_str(), p.rkey.as_str())
+            .await
+            .map_err(repo_error)?;
+        if cid.is_none() {
+            return Err(
+                XrpcError::from(get_record::Error::RecordNotFound).with_message(format!(
+                    "Could not locate record: at://{did}/{}/{}",
+                    p.collection.as_str(),
+                    p.rkey.as_str()
+                )),
+            );
+        }
+        Ok(BinaryOutput::car(car))
+    }
+
+    async fn list_repos(
+        &self,
+        _: NoAuth,
+        req: XrpcRequest<list_repos::Params, ()>,
+    ) -> Result<list_repos::Output, XrpcError<list_repos::Error>> {
+        let limit = req.params.limit.unwrap_or(500);
+        if !(1..=1000).contains(&limit) {
+            return Err(XrpcError::invalid_request(format!(
+                "limit must be between 1 and 1000, got {limit}"
+            )));
+        }
+        let entries = self
+            .store
+            .repo()
+            .list_repos(
+                req.params.cursor.as_deref(),
+                u32::try_from(limit).unwrap_or(500),
+            )
+            .await
+            .map_err(ApiError::from)?;
+        let cursor = if entries.len() as i64 >= limit {
+            entries.last().map(|e| e.did.clone())
+        } else {
+            None
+        };
+        let mut repos = Vec::with_capacity(entries.len());
+        for e in entries {
+            let (active, status) = status_name(e.status);
+            repos.push(list_repos::Repo {
+                active: Some(active),
+                did: e.did.parse().map_err(|err| internal("stored did", err))?,
+                head: e
+                    .cid
+                    .to_string()
+                    .parse()
+                    .map_err(|err| internal("root cid", err))?,
+                rev: e.rev.parse().map_err(|err| internal("root rev", err))?,
+                status: status.map(list_repos::RepoStatus::from),
+                extra_data: Default::default(),
+            });
+        }
+        Ok(list_repos::Output {
+            cursor,
+            repos,
+            extra_data: Default::default(),
+        })
+    }
+}
