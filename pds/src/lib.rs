@@ -49,6 +49,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("blob store: {0}")]
     Blobstore(StoreError),
+    #[error("firehose: {0}")]
+    Firehose(#[from] pds_firehose::FirehoseError),
     #[error("repository writer: {0}")]
     Repo(#[from] pds_repo::RepoWriteError),
     #[error("HTTP client: {0}")]
@@ -109,6 +111,9 @@ impl Server {
                 .await
                 .map_err(|e| StartError::HttpClient(format!("startup task: {e}")))??;
         let repo = RepoWriter::new(store.clone())?;
+        let firehose =
+            pds_firehose::Firehose::start(store.clone(), pds_firehose::FirehoseConfig::default())
+                .await?;
         let Secrets {
             jwt_secret,
             admin_password,
@@ -128,6 +133,7 @@ impl Server {
             store,
             blobstore,
             repo,
+            firehose,
             http,
             dummy_password_hash,
             config,
@@ -165,11 +171,24 @@ impl Server {
     ) -> Result<(), StartError> {
         let app = http::router(self.state.clone());
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        // The firehose closes its subscribers (1001, after a flush) as soon
+        // as shutdown begins, so that upgraded connections do not hold the
+        // graceful shutdown open.
+        let firehose = self.state.firehose.clone();
+        let shutdown = async move {
+            shutdown.await;
+            firehose.shutdown();
+        };
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(StartError::Serve);
         housekeeping.abort();
+        self.state.firehose.shutdown();
+        self.state
+            .firehose
+            .wait_closed(std::time::Duration::from_secs(10))
+            .await;
         self.state.store.close().await;
         result
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use atproto_types::crypto::PrivateKey;
 use atproto_types::xrpc::{BodyLimits, XrpcState};
+use pds_firehose::Firehose;
 use pds_repo::RepoWriter;
 use pds_store::blobstore::BlobStore;
 use pds_store::Store;
@@ -28,6 +29,8 @@ pub struct Inner {
     pub blobstore: Arc<dyn BlobStore>,
     /// The repository write path.
     pub repo: RepoWriter,
+    /// `com.atproto.sync.subscribeRepos`.
+    pub firehose: Firehose,
     pub tokens: TokenSigner,
     pub admin_password: String,
     pub plc_rotation_key: PrivateKey,

@@ -138,3 +138,110 @@ both_backends! {
         }
     }
 }
+
+mod firehose {
+    use std::time::Duration;
+
+    use futures_util::StreamExt;
+    use pds_tests::{both_backends, Backend, Options, TestPds};
+    use serde_json::{json, Value};
+    use tokio_tungstenite::tungstenite::Message;
+
+    type Socket = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    async fn connect(pds: &TestPds, cursor: Option<i64>) -> Socket {
+        let ws = pds.url.replacen("http://", "ws://", 1);
+        let url = match cursor {
+            Some(c) => format!("{ws}/xrpc/com.atproto.sync.subscribeRepos?cursor={c}"),
+            None => format!("{ws}/xrpc/com.atproto.sync.subscribeRepos"),
+        };
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("WebSocket connect");
+        socket
+    }
+
+    /// The next frame: (header `t`, body as JSON).
+    async fn next_frame(socket: &mut Socket) -> (String, Value) {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
+                .await
+                .expect("a frame within 10 s")
+                .expect("stream open")
+                .expect("frame");
+            let Message::Binary(bytes) = msg else {
+                continue;
+            };
+            let (header, used) = atproto_types::data::decode_prefix(&bytes).expect("frame header");
+            let body = atproto_types::data::from_dag_cbor(&bytes[used..]).expect("frame body");
+            let header = header.to_json();
+            assert_eq!(header["op"], 1, "error frame: {header} {}", body.to_json());
+            return (
+                header["t"].as_str().unwrap_or("").to_owned(),
+                body.to_json(),
+            );
+        }
+    }
+
+    async fn create_post(pds: &TestPds, did: &str, jwt: &str, text: &str) -> Value {
+        pds.xrpc_post(
+            "com.atproto.repo.createRecord",
+            &json!({"repo": did, "collection": super::POST, "record": {"$type": super::POST, "text": text, "createdAt": "2024-01-01T00:00:00.000Z"}}),
+            Some(jwt),
+        )
+        .await
+        .ok()
+    }
+
+    both_backends! {
+        async fn live_and_replay(backend: Backend) {
+            let pds = TestPds::start(Options::new(backend).with_plc()).await;
+            let out = pds.create_account("alice.test", "alice@example.com", "correct horse").await;
+            let did = out["did"].as_str().expect("did").to_owned();
+            let jwt = out["accessJwt"].as_str().expect("jwt").to_owned();
+
+            // Live: a new connection receives the #commit of a createRecord.
+            let mut live = connect(&pds, None).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let created = create_post(&pds, &did, &jwt, "live").await;
+            let (t, body) = next_frame(&mut live).await;
+            assert_eq!(t, "#commit", "{body}");
+            assert_eq!(body["repo"], did.as_str());
+            assert_eq!(body["commit"]["$link"], created["commit"]["cid"]);
+            assert_eq!(body["rev"], created["commit"]["rev"]);
+            let ops = body["ops"].as_array().expect("ops");
+            assert_eq!(ops.len(), 1);
+            assert_eq!(ops[0]["action"], "create");
+            assert_eq!(ops[0]["cid"]["$link"], created["cid"]);
+            let live_seq = body["seq"].as_i64().expect("seq");
+
+            // Replay from 0: the account creation's events, then the commit,
+            // then live.
+            let mut replay = connect(&pds, Some(0)).await;
+            let mut kinds = Vec::new();
+            let mut last_seq = 0;
+            loop {
+                let (t, body) = next_frame(&mut replay).await;
+                let seq = body["seq"].as_i64().expect("seq");
+                assert!(seq > last_seq, "seqs increase: {seq} after {last_seq}");
+                last_seq = seq;
+                assert_eq!(body["did"].as_str().or(body["repo"].as_str()), Some(did.as_str()));
+                kinds.push(t);
+                if seq == live_seq {
+                    break;
+                }
+            }
+            assert_eq!(kinds, ["#identity", "#account", "#commit", "#sync", "#commit"]);
+            let second = create_post(&pds, &did, &jwt, "after replay").await;
+            let (t, body) = next_frame(&mut replay).await;
+            assert_eq!(t, "#commit");
+            assert_eq!(body["commit"]["$link"], second["commit"]["cid"]);
+            assert_eq!(body["seq"].as_i64(), Some(live_seq + 1));
+            let (t, body) = next_frame(&mut live).await;
+            assert_eq!(t, "#commit");
+            assert_eq!(body["commit"]["$link"], second["commit"]["cid"]);
+        }
+    }
+}

@@ -6,10 +6,13 @@
 //! `RepoTakendown`, a deactivated one `RepoDeactivated`.
 
 use atproto_types::lexicons::com::atproto::sync::{
-    get_latest_commit, get_record, get_repo, get_repo_status, list_repos, ComAtprotoSync,
+    get_latest_commit, get_record, get_repo, get_repo_status, list_repos, subscribe_repos,
+    ComAtprotoSync,
 };
 use atproto_types::xrpc::http::StatusCode;
-use atproto_types::xrpc::{BinaryOutput, NoAuth, NotImplemented, XrpcError, XrpcRequest};
+use atproto_types::xrpc::{
+    BinaryOutput, NoAuth, NotImplemented, Response, WebSocketUpgrade, XrpcError, XrpcRequest,
+};
 use axum::body::Body;
 use pds_repo::RepoWriteError;
 use pds_store::{Account, AccountStatus};
@@ -88,7 +91,15 @@ impl ComAtprotoSync for AppState {
     type ListReposByCollectionAuth = NotImplemented;
     type NotifyOfUpdateAuth = NotImplemented;
     type RequestCrawlAuth = NotImplemented;
-    type SubscribeReposAuth = NotImplemented;
+    type SubscribeReposAuth = NoAuth;
+
+    async fn subscribe_repos(
+        &self,
+        _: NoAuth,
+        req: XrpcRequest<subscribe_repos::Params, WebSocketUpgrade>,
+    ) -> Result<Response, XrpcError<subscribe_repos::Error>> {
+        Ok(self.firehose.subscribe_repos(req.input, req.params.cursor))
+    }
 
     async fn get_latest_commit(
         &self,
