@@ -222,3 +222,29 @@ both_backends! {
             .assert_error(400, "InvalidRequest");
     }
 }
+
+both_backends! {
+    async fn describe_repo(backend: Backend) {
+        let (pds, did, jwt) = setup(backend).await;
+        pds.xrpc_post(CREATE, &json!({"repo": did, "collection": POST, "record": post("x")}), Some(&jwt))
+            .await
+            .ok();
+        pds.xrpc_post(CREATE, &json!({"repo": did, "collection": "com.example.thing", "record": {"a": 1}}), Some(&jwt))
+            .await
+            .ok();
+        for repo in [did.as_str(), "alice.test"] {
+            let out = pds
+                .get(&format!("/xrpc/com.atproto.repo.describeRepo?repo={repo}"), None)
+                .await
+                .ok();
+            assert_eq!(out["did"], did.as_str());
+            assert_eq!(out["handle"], "alice.test");
+            assert_eq!(out["handleIsCorrect"], true);
+            assert_eq!(out["didDoc"]["id"], did.as_str());
+            assert_eq!(out["collections"], json!(["app.bsky.feed.post", "com.example.thing"]));
+        }
+        pds.get("/xrpc/com.atproto.repo.describeRepo?repo=nobody.test", None)
+            .await
+            .assert_error(400, "InvalidRequest");
+    }
+}

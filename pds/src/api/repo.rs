@@ -12,8 +12,8 @@ use atproto_types::data::{Cid, Value};
 use atproto_types::lex::Nullable;
 use atproto_types::lexicons::com::atproto::repo::defs::CommitMeta;
 use atproto_types::lexicons::com::atproto::repo::{
-    apply_writes, create_record, delete_record, get_record, list_records, put_record,
-    ComAtprotoRepo,
+    apply_writes, create_record, delete_record, describe_repo, get_record, list_records,
+    put_record, ComAtprotoRepo,
 };
 use atproto_types::syntax::{AtIdentifier, AtUri, CidString};
 use atproto_types::xrpc::http::StatusCode;
@@ -200,7 +200,7 @@ impl ComAtprotoRepo for AppState {
     type ApplyWritesAuth = AccessStandard;
     type CreateRecordAuth = AccessStandard;
     type DeleteRecordAuth = AccessStandard;
-    type DescribeRepoAuth = NotImplemented;
+    type DescribeRepoAuth = NoAuth;
     type GetRecordAuth = NoAuth;
     type ImportRepoAuth = NotImplemented;
     type ListMissingBlobsAuth = NotImplemented;
@@ -364,6 +364,62 @@ impl ComAtprotoRepo for AppState {
         Ok(apply_writes::Output {
             commit: commit_meta(&outcome)?,
             results: Some(results),
+            extra_data: Default::default(),
+        })
+    }
+
+    async fn describe_repo(
+        &self,
+        _: NoAuth,
+        req: XrpcRequest<describe_repo::Params, ()>,
+    ) -> Result<describe_repo::Output, XrpcError<describe_repo::Error>> {
+        let repo = req.params.repo;
+        let account = find_account(self, &repo)
+            .await?
+            .filter(|a| a.status == AccountStatus::Active)
+            .ok_or_else(|| {
+                XrpcError::invalid_request(format!("Could not find user: {}", repo.as_str()))
+            })?;
+        let did = account.did.as_str();
+        let doc = if did.starts_with("did:plc:") {
+            self.plc
+                .resolve(did)
+                .await
+                .map_err(|e| XrpcError::invalid_request(format!("Could not resolve DID: {e}")))?
+        } else {
+            None
+        };
+        let doc =
+            doc.ok_or_else(|| XrpcError::invalid_request(format!("Could not resolve DID: {did}")))?;
+        let doc_handle = doc["alsoKnownAs"]
+            .as_array()
+            .and_then(|aka| {
+                aka.iter()
+                    .filter_map(|v| v.as_str())
+                    .find_map(|v| v.strip_prefix("at://"))
+            })
+            .map(str::to_lowercase);
+        let handle_text = account.handle.as_deref().unwrap_or("handle.invalid");
+        let handle_is_correct = doc_handle.as_deref() == Some(handle_text);
+        let did_doc = Value::from_json(&doc).map_err(|e| internal("DID document", e))?;
+        let collections = self
+            .store
+            .repo()
+            .list_collections(did)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .filter_map(|c| c.parse().ok())
+            .collect();
+        Ok(describe_repo::Output {
+            collections,
+            did: did.parse().map_err(|e| internal("stored DID", e))?,
+            did_doc,
+            handle: handle_text
+                .parse()
+                .or_else(|_| "handle.invalid".parse())
+                .map_err(|e| internal("handle", e))?,
+            handle_is_correct,
             extra_data: Default::default(),
         })
     }
