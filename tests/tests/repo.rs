@@ -248,3 +248,69 @@ both_backends! {
             .assert_error(400, "InvalidRequest");
     }
 }
+
+both_backends! {
+    async fn app_passwords_write_and_inactive_accounts_do_not(backend: Backend) {
+        let (pds, did, jwt) = setup(backend).await;
+        // An app password session may write (AccessStandard).
+        let hash = pds_store::password::hash_password("app-pass-1234", Default::default())
+            .expect("hash");
+        pds.state
+            .store
+            .accounts()
+            .create_app_password(&did, "test app", &hash, false)
+            .await
+            .expect("app password");
+        let app = pds.login("alice.test", "app-pass-1234").await;
+        let app_jwt = app["accessJwt"].as_str().expect("jwt");
+        assert_eq!(pds_tests::jwt_claims(app_jwt)["scope"], "com.atproto.appPass");
+        pds.xrpc_post(CREATE, &json!({"repo": did, "collection": POST, "record": post("from app")}), Some(app_jwt))
+            .await
+            .ok();
+
+        // A record referencing a blob never uploaded.
+        let blob = json!({"$type": "blob", "ref": {"$link": "bafkreibme22gw2h7y2h7tg2fhqotaqjucnbc24deqo72b6mkl2egezxhvy"}, "mimeType": "image/png", "size": 10});
+        let record = json!({"$type": "app.bsky.actor.profile", "avatar": blob});
+        pds.xrpc_post(PUT, &json!({"repo": did, "collection": "app.bsky.actor.profile", "rkey": "self", "record": record}), Some(&jwt))
+            .await
+            .assert_error(400, "BlobNotFound");
+
+        // Deactivated: writes refused, reads of the repo refused by sync.
+        pds.state
+            .store
+            .accounts()
+            .set_status(&did, pds_store::AccountStatus::Deactivated, None, None, vec![])
+            .await
+            .expect("deactivate");
+        pds
+            .xrpc_post(CREATE, &json!({"repo": did, "collection": POST, "record": post("x")}), Some(&jwt))
+            .await
+            .assert_error(401, "AccountDeactivated");
+        pds.get(&format!("/xrpc/com.atproto.sync.getRepo?did={did}"), None)
+            .await
+            .assert_error(400, "RepoDeactivated");
+        let status = pds
+            .get(&format!("/xrpc/com.atproto.sync.getRepoStatus?did={did}"), None)
+            .await
+            .ok();
+        assert_eq!(status["active"], false);
+        assert_eq!(status["status"], "deactivated");
+
+        // Taken down.
+        pds.state
+            .store
+            .accounts()
+            .set_status(&did, pds_store::AccountStatus::Takendown, Some("ref"), None, vec![])
+            .await
+            .expect("takedown");
+        pds.xrpc_post(CREATE, &json!({"repo": did, "collection": POST, "record": post("x")}), Some(&jwt))
+            .await
+            .assert_error(401, "AccountTakedown");
+        pds.get(&format!("/xrpc/com.atproto.sync.getLatestCommit?did={did}"), None)
+            .await
+            .assert_error(400, "RepoTakendown");
+        let list = pds.get("/xrpc/com.atproto.sync.listRepos", None).await.ok();
+        assert_eq!(list["repos"][0]["active"], false);
+        assert_eq!(list["repos"][0]["status"], "takendown");
+    }
+}
