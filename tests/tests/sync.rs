@@ -42,6 +42,16 @@ async fn signing_key(did: &str) -> PublicKey {
     key_of(method)
 }
 
+async fn blocks_len_of(pds: &TestPds, did: &str, since: Option<&str>) -> usize {
+    let path = match since {
+        Some(s) => format!("/xrpc/com.atproto.sync.getRepo?did={did}&since={s}"),
+        None => format!("/xrpc/com.atproto.sync.getRepo?did={did}"),
+    };
+    let reply = pds.get(&path, None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    load_car(reply.body.clone()).expect("CAR").1.len()
+}
+
 both_backends! {
     async fn latest_commit_repo_and_record_proof(backend: Backend) {
         let pds = TestPds::start(Options::new(backend).with_plc()).await;
@@ -106,6 +116,33 @@ both_backends! {
         pds.get(&format!("/xrpc/com.atproto.sync.getRecord?did={did}&collection={POST}&rkey=3jzfcijpj2z2a"), None)
             .await
             .assert_error(400, "RecordNotFound");
+
+        // getRepo since a rev: only the later blocks, rooted at the head.
+        let full_len = blocks_len_of(&pds, &did, None).await;
+        let second = pds
+            .xrpc_post(
+                "com.atproto.repo.createRecord",
+                &json!({"repo": did, "collection": POST, "record": {"$type": POST, "text": "second", "createdAt": "2024-01-01T00:00:00.000Z"}}),
+                Some(&jwt),
+            )
+            .await
+            .ok();
+        let since = created["commit"]["rev"].as_str().expect("rev");
+        let diff = pds
+            .get(&format!("/xrpc/com.atproto.sync.getRepo?did={did}&since={since}"), None)
+            .await;
+        assert_eq!(diff.status, 200, "{}", diff.text());
+        let (roots, diff_blocks) = load_car(diff.body.clone()).expect("diff CAR");
+        assert_eq!(roots[0].to_string(), second["commit"]["cid"].as_str().unwrap_or(""));
+        assert!(diff_blocks.get(&roots[0]).is_some(), "the new commit is in the diff");
+        let new_record = second["cid"].as_str().unwrap_or("");
+        assert!(diff_blocks.iter().any(|(c, _)| c.to_string() == new_record), "the new record is in the diff");
+        assert!(diff_blocks.len() < full_len + 3, "{} blocks vs {full_len}", diff_blocks.len());
+        assert!(diff_blocks.iter().all(|(c, _)| c.to_string() != record_cid), "the older record is not in the diff");
+        let latest = pds
+            .get(&format!("/xrpc/com.atproto.sync.getLatestCommit?did={did}"), None)
+            .await
+            .ok();
 
         // listRepos.
         let bob = pds.create_account("bob.test", "bob@example.com", "correct horse").await;
