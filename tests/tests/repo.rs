@@ -264,10 +264,12 @@ both_backends! {
         let app = pds.login("alice.test", "app-pass-1234").await;
         let app_jwt = app["accessJwt"].as_str().expect("jwt");
         assert_eq!(pds_tests::jwt_claims(app_jwt)["scope"], "com.atproto.appPass");
-        pds.xrpc_post(CREATE, &json!({"repo": did, "collection": POST, "record": post("from app")}), Some(app_jwt))
+        let app_post = pds.xrpc_post(CREATE, &json!({"repo": did, "collection": POST, "record": post("from app")}), Some(app_jwt))
             .await
             .ok();
 
+        // Readable while active.
+        get_record(&pds, &did, &rkey_of(app_post["uri"].as_str().expect("uri"))).await.ok();
         // A record referencing a blob never uploaded.
         let blob = json!({"$type": "blob", "ref": {"$link": "bafkreibme22gw2h7y2h7tg2fhqotaqjucnbc24deqo72b6mkl2egezxhvy"}, "mimeType": "image/png", "size": 10});
         let record = json!({"$type": "app.bsky.actor.profile", "avatar": blob});
@@ -309,6 +311,10 @@ both_backends! {
         pds.get(&format!("/xrpc/com.atproto.sync.getLatestCommit?did={did}"), None)
             .await
             .assert_error(400, "RepoTakendown");
+        get_record(&pds, &did, &rkey_of(app_post["uri"].as_str().expect("uri"))).await.assert_error(400, "RecordNotFound");
+        pds.get(&format!("/xrpc/com.atproto.repo.listRecords?repo={did}&collection={POST}"), None)
+            .await
+            .assert_error(400, "InvalidRequest");
         let list = pds.get("/xrpc/com.atproto.sync.listRepos", None).await.ok();
         assert_eq!(list["repos"][0]["active"], false);
         assert_eq!(list["repos"][0]["status"], "takendown");

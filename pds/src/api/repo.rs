@@ -430,7 +430,11 @@ impl ComAtprotoRepo for AppState {
         req: XrpcRequest<get_record::Params, ()>,
     ) -> Result<get_record::Output, XrpcError<get_record::Error>> {
         let p = req.params;
-        let account = find_account(self, &p.repo).await?;
+        // Taken-down accounts' records are not served (the reference's
+        // `getDidForActor`).
+        let account = find_account(self, &p.repo)
+            .await?
+            .filter(|a| a.status != AccountStatus::Takendown);
         let did = account
             .as_ref()
             .map(|a| a.did.as_str())
@@ -476,9 +480,12 @@ impl ComAtprotoRepo for AppState {
                 "limit must be between 1 and 100, got {limit}"
             )));
         }
-        let account = find_account(self, &p.repo).await?.ok_or_else(|| {
-            XrpcError::invalid_request(format!("Could not find repo: {}", p.repo.as_str()))
-        })?;
+        let account = find_account(self, &p.repo)
+            .await?
+            .filter(|a| a.status != AccountStatus::Takendown)
+            .ok_or_else(|| {
+                XrpcError::invalid_request(format!("Could not find repo: {}", p.repo.as_str()))
+            })?;
         let did = account.did;
         let entries = self
             .store
