@@ -199,6 +199,27 @@ both_backends! {
         assert_eq!(out["results"][1]["$type"], "com.atproto.repo.applyWrites#deleteResult");
         assert_eq!(get_record(&pds, &did, "3jzfcijpj2z2a").await.ok()["value"]["text"], "a2");
         get_record(&pds, &did, &b_rkey).await.assert_error(400, "RecordNotFound");
+        // swapCommit: a stale commit is InvalidSwap, the head succeeds.
+        let head = out["commit"]["cid"].as_str().expect("commit").to_owned();
+        let write = json!({"$type": "com.atproto.repo.applyWrites#create", "collection": POST, "value": post("swap")});
+        let first = results[0]["uri"].as_str().unwrap_or("").to_owned();
+        assert!(first.ends_with("/3jzfcijpj2z2a"), "{first}");
+        let stale = pds
+            .get(&format!("/xrpc/com.atproto.sync.getLatestCommit?did={did}"), None)
+            .await
+            .ok();
+        assert_eq!(stale["cid"], head.as_str());
+        let swapped = pds
+            .xrpc_post(APPLY, &json!({"repo": did, "swapCommit": head, "writes": [write]}), Some(&jwt))
+            .await
+            .ok();
+        pds.xrpc_post(APPLY, &json!({"repo": did, "swapCommit": head, "writes": [write]}), Some(&jwt))
+            .await
+            .assert_error(400, "InvalidSwap");
+        let swapped_rkey = rkey_of(swapped["results"][0]["uri"].as_str().expect("uri"));
+        pds.xrpc_post(DELETE, &json!({"repo": did, "collection": POST, "rkey": swapped_rkey}), Some(&jwt))
+            .await
+            .ok();
         // An invalid write fails the whole batch.
         let msg = pds
             .xrpc_post(APPLY, &json!({"repo": did, "writes": [
