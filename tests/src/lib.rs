@@ -18,8 +18,8 @@ use std::sync::{Mutex, OnceLock};
 use base64::Engine;
 use pds::state::AppState;
 use pds::{Config, Server};
+use pds_testkit::PgDatabase;
 use serde_json::Value;
-use sqlx::{Connection, PgConnection};
 
 /// The admin password of test servers.
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
@@ -84,50 +84,6 @@ fn start_plc() -> Plc {
     }
 }
 
-/// Admin URL of the test PostgreSQL server.
-pub fn pg_admin_url() -> String {
-    std::env::var("PDS_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-async fn create_pg_database() -> (String, String) {
-    let admin = pg_admin_url();
-    let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
-        panic!(
-            "PostgreSQL is required for these tests but {admin} is unreachable ({e}). Start it \
-             (e.g. `pg_ctlcluster --skip-systemctl-redirect 15 main start`) or set \
-             PDS_TEST_POSTGRES_URL."
-        )
-    });
-    let name = format!("pds_bb_test_{:016x}", rand::random::<u64>());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
-    let _ = conn.close().await;
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    (name.clone(), format!("{base}/{name}"))
-}
-
-fn drop_pg_database(name: String) {
-    let handle = std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        rt.block_on(async move {
-            if let Ok(mut c) = PgConnection::connect(&pg_admin_url()).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut c)
-                    .await;
-            }
-        });
-    });
-    let _ = handle.join();
-}
-
 /// How to start a test server.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -171,7 +127,8 @@ pub struct TestPds {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
-    pg_name: Option<String>,
+    /// Dropped (with the database) after the server is stopped.
+    _pg: Option<PgDatabase>,
 }
 
 /// A response.
@@ -238,11 +195,11 @@ impl TestPds {
             ("PDS_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
             ("PDS_JWT_SECRET".into(), JWT_SECRET.into()),
         ];
-        let mut pg_name = None;
+        let mut pg = None;
         if options.backend == Backend::Postgres {
-            let (name, url) = create_pg_database().await;
-            pg_name = Some(name);
-            env.push(("PDS_DATABASE_URL".into(), url));
+            let db = PgDatabase::create().await;
+            env.push(("PDS_DATABASE_URL".into(), db.url().to_owned()));
+            pg = Some(db);
         }
         let plc = if options.plc {
             plc_url().to_owned()
@@ -281,7 +238,7 @@ impl TestPds {
             shutdown: Some(tx),
             task: Some(task),
             _dir: dir,
-            pg_name,
+            _pg: pg,
         }
     }
 
@@ -379,9 +336,6 @@ impl Drop for TestPds {
         }
         if let Some(task) = self.task.take() {
             task.abort();
-        }
-        if let Some(name) = self.pg_name.take() {
-            drop_pg_database(name);
         }
     }
 }

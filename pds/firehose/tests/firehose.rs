@@ -15,7 +15,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 const SHORT: Duration = Duration::from_millis(300);
 
-both_backends!(
+// Test data is disposable: SQLite skips the fsync on every commit.
+pds_testkit::both_backends!(
+    configure = |c| c.sqlite_synchronous_full = false;
     live_delivery,
     live_from_another_process,
     replay_then_live_with_concurrent_writes,
@@ -31,7 +33,7 @@ both_backends!(
 
 /// Live only: events sequenced after the subscription, in order, intact;
 /// nothing from before.
-async fn live_delivery(db: TestDb) {
+async fn live_delivery(db: &TestDb) {
     let store = &db.store;
     append(store, "did:plc:before", 5, 10).await;
     let server = serve(store, test_config()).await;
@@ -57,7 +59,7 @@ async fn live_delivery(db: TestDb) {
 
 /// Events sequenced by another `Store` on the same database (another PDS
 /// process) reach subscribers too: NOTIFY on PostgreSQL, the poll on SQLite.
-async fn live_from_another_process(db: TestDb) {
+async fn live_from_another_process(db: &TestDb) {
     let server = serve(&db.store, test_config()).await;
     let mut client = server.connect(None).await;
     server.wait_live(1).await;
@@ -77,7 +79,7 @@ async fn live_from_another_process(db: TestDb) {
 /// leaves no gap and no duplicate. Run against a tiny ring and queue (the
 /// subscriber tasks fall behind the ring and fall back to the database) and
 /// against the defaults.
-async fn replay_then_live_with_concurrent_writes(db: TestDb) {
+async fn replay_then_live_with_concurrent_writes(db: &TestDb) {
     let store = db.store.clone();
     for _ in 0..6 {
         append(&store, "did:plc:old", 50, 64).await;
@@ -139,7 +141,7 @@ async fn replay_then_live_with_concurrent_writes(db: TestDb) {
 
 /// A cursor past the current seq: a `FutureCursor` error frame, then a
 /// close (1008). A cursor equal to the current seq is fine.
-async fn future_cursor(db: TestDb) {
+async fn future_cursor(db: &TestDb) {
     let store = &db.store;
     append(store, "did:plc:a", 10, 10).await;
     let server = serve(store, test_config()).await;
@@ -171,7 +173,7 @@ async fn future_cursor(db: TestDb) {
 /// `#info` `OutdatedCursor` frame, then the stored events from the earliest
 /// on, then live ones. A cursor just before the earliest gets no info. With
 /// everything pruned, an old cursor gets the info and then live events.
-async fn outdated_cursor_after_pruning(db: TestDb) {
+async fn outdated_cursor_after_pruning(db: &TestDb) {
     let store = &db.store;
     append(store, "did:plc:a", 10, 10).await;
     tokio::time::sleep(Duration::from_millis(30)).await;
@@ -248,7 +250,7 @@ async fn outdated_cursor_after_pruning(db: TestDb) {
 /// the cap. A fast client on the same firehose gets every event. When the
 /// slow client finally reads, it finds a gap-free prefix of the events, the
 /// error frame, and the close.
-async fn consumer_too_slow(db: TestDb) {
+async fn consumer_too_slow(db: &TestDb) {
     const CAP: usize = 16;
     const PAD: usize = 8000;
     let store = db.store.clone();
@@ -329,7 +331,7 @@ async fn consumer_too_slow(db: TestDb) {
 
 /// 200 subscribers receive the same events; the broadcaster publishes each
 /// once.
-async fn many_subscribers(db: TestDb) {
+async fn many_subscribers(db: &TestDb) {
     const N: usize = 200;
     let store = &db.store;
     let server = serve(store, test_config()).await;
@@ -363,7 +365,7 @@ async fn many_subscribers(db: TestDb) {
 /// A client that drops its connection at random points and reconnects with
 /// the last seq it saw, while a writer keeps going, sees every event exactly
 /// once.
-async fn reconnect_with_last_cursor(db: TestDb) {
+async fn reconnect_with_last_cursor(db: &TestDb) {
     let store = db.store.clone();
     append(&store, "did:plc:r", 20, 32).await;
     let config = FirehoseConfig {
@@ -418,7 +420,7 @@ async fn reconnect_with_last_cursor(db: TestDb) {
 /// Server pings (the client's automatic pongs keep it connected), pings
 /// from the client answered, a client's close answered, and an
 /// unresponsive client dropped after two ping intervals.
-async fn pings_and_close(db: TestDb) {
+async fn pings_and_close(db: &TestDb) {
     let store = &db.store;
     let config = FirehoseConfig {
         ping_interval: Some(Duration::from_millis(100)),
@@ -487,7 +489,7 @@ async fn pings_and_close(db: TestDb) {
 /// `shutdown` closes live and replaying subscribers with 1001 after what
 /// they had queued, stops the broadcaster, and closes later connections at
 /// once.
-async fn shutdown_closes_subscribers(db: TestDb) {
+async fn shutdown_closes_subscribers(db: &TestDb) {
     let store = &db.store;
     append(store, "did:plc:s", 30, 10).await;
     let server = serve(store, test_config()).await;
@@ -522,7 +524,7 @@ async fn shutdown_closes_subscribers(db: TestDb) {
 }
 
 /// Events marked invalidated are not replayed.
-async fn invalidated_events_are_skipped(db: TestDb) {
+async fn invalidated_events_are_skipped(db: &TestDb) {
     let store = &db.store;
     for _ in 0..3 {
         append(store, "did:plc:gone", 1, 10).await;

@@ -14,6 +14,7 @@ use pds_notify::{
     Sender, Senders, SignalConfig, SignalSender, TelegramConfig, TelegramSender, Worker,
     WorkerConfig,
 };
+use pds_testkit::both_backends;
 use serde_json::json;
 
 fn fast_config() -> WorkerConfig {
@@ -211,7 +212,7 @@ both_backends!(discord_dm, telegram_message, signal_message);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_are_retried_until_delivered() {
-    let db = common::sqlite().await;
+    let db = TestDb::sqlite().await;
     // Discord answers 500 twice, then works.
     let api = MockApi::start(|i, r| {
         if i < 2 {
@@ -352,7 +353,7 @@ async fn error_answers_are_classified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_http_error_fails_without_retry() {
-    let db = common::sqlite().await;
+    let db = TestDb::sqlite().await;
     let api = MockApi::start(|_, _| {
         (
             StatusCode::FORBIDDEN,

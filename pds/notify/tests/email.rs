@@ -12,6 +12,7 @@ use pds_notify::{
     Channel, EmailConfig, EmailSender, Message, NotificationStatus, RenderContext, Rendered,
     SendError, Sender, Senders, Worker, WorkerConfig,
 };
+use pds_testkit::both_backends;
 
 const FROM: &str = "PDS <noreply@pds.example>";
 
@@ -155,7 +156,7 @@ both_backends!(smtp_with_auth_delivers_every_kind);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_smtp_password_fails_for_good() {
-    let db = common::sqlite().await;
+    let db = TestDb::sqlite().await;
     let sink = SmtpSink::start(SinkOptions {
         auth: Some(("user".into(), "right".into())),
         ..SinkOptions::default()
@@ -201,7 +202,7 @@ async fn wrong_smtp_password_fails_for_good() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_server_is_retried() {
-    let db = common::sqlite().await;
+    let db = TestDb::sqlite().await;
     // A port nothing listens on.
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -349,7 +350,7 @@ async fn starttls_opportunistic_by_default_and_required() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sendmail_program() {
-    let db = common::sqlite().await;
+    let db = TestDb::sqlite().await;
     let sink = SmtpSink::start(SinkOptions::default()).await;
     // A sendmail-compatible program that submits to the sink.
     let program = db.dir().join("sendmail");

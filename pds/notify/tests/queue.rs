@@ -18,6 +18,7 @@ use pds_notify::{
     Senders, Worker, WorkerConfig,
 };
 use pds_store::NewNotification;
+use pds_testkit::both_backends;
 
 fn fast_config() -> WorkerConfig {
     WorkerConfig {
@@ -425,7 +426,7 @@ both_backends!(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_errors_are_not_retried() {
-    let db = common::sqlite().await;
+    let db = TestDb::sqlite().await;
     let rec = Recorder::new(Channel::Email, Duration::ZERO, |_, _| {
         Err(SendError::permanent("mailbox does not exist"))
     });
@@ -457,7 +458,7 @@ async fn permanent_errors_are_not_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_timeout_counts_as_a_failed_attempt() {
-    let db = common::sqlite().await;
+    let db = TestDb::sqlite().await;
     let hang = Arc::new(Hang {
         calls: AtomicUsize::new(0),
     });
@@ -496,7 +497,7 @@ async fn send_timeout_counts_as_a_failed_attempt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_notifications_wait() {
-    let db = common::sqlite().await;
+    let db = TestDb::sqlite().await;
     let rec = Recorder::ok(Channel::Telegram);
     let worker = Worker::new(
         db.store.clone(),
@@ -535,7 +536,7 @@ async fn scheduled_notifications_wait() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enqueue_wakes_an_idle_worker() {
-    let db = common::sqlite().await;
+    let db = TestDb::sqlite().await;
     let rec = Recorder::ok(Channel::Email);
     let worker = Worker::new(
         db.store.clone(),
@@ -566,7 +567,7 @@ async fn enqueue_wakes_an_idle_worker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_prunes_finished_entries() {
-    let db = common::sqlite().await;
+    let db = TestDb::sqlite().await;
     let rec = Recorder::ok(Channel::Email);
     let worker = Worker::new(
         db.store.clone(),

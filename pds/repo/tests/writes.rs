@@ -10,6 +10,7 @@ use atproto_repo::{load_car, Commit, MemoryBlockStore, Mst};
 use common::*;
 use pds_repo::{BlockCache, RepoWriteError, RepoWriter, RepoWriterConfig, ValidationStatus, Write};
 use pds_store::NewAccount;
+use pds_testkit::both_backends;
 
 const POST: &str = "app.bsky.feed.post";
 
@@ -891,7 +892,7 @@ async fn conflicting_processes_retry(db: &TestDb) {
     let w1 = writer(db);
     let did = "did:plc:twoproc";
     let k = Arc::new(account(&w1, did).await);
-    let second = db.second_process().await;
+    let second = db.reopen().await;
     let w2 = RepoWriter::new(second).unwrap();
     let mut tasks = Vec::new();
     for (n, w) in [w1.clone(), w2].into_iter().enumerate() {

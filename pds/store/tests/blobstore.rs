@@ -187,8 +187,8 @@ mod s3 {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn s3_upload_and_orphan_cleanup_with_database() {
         let moto = start_moto().await;
-        let db = common::sqlite().await;
-        let store = s3_store(&moto, &db.temp_dir(), "pds-orphans").await;
+        let db = common::TestDb::sqlite().await;
+        let store = s3_store(&moto, db.dir(), "pds-orphans").await;
         store.create_bucket().await.unwrap();
         common::make_account(&db.store, "did:plc:s3").await;
         let mut body: &[u8] = b"an image";

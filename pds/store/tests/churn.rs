@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 
 use common::{block, make_account, rev, TestDb};
 use pds_store::*;
+use pds_testkit::both_backends;
 
 both_backends!(blocks_stay_bounded_under_churn);
 

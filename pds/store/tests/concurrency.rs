@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{counter_commit, make_account, rev, rev_num, TestDb};
 use pds_store::*;
+use pds_testkit::both_backends;
 use sqlx::{Connection, Row};
 
 both_backends!(
@@ -140,7 +141,7 @@ async fn concurrent_writers_one_repo(db: &TestDb) {
 
 async fn concurrent_writers_two_processes(db: &TestDb) {
     let a = db.store.clone();
-    let b = db.second_process().await;
+    let b = db.reopen().await;
     let did = "did:plc:shared";
     make_account(&a, did).await;
     counter_commit(&a, did).await.unwrap();
@@ -194,7 +195,7 @@ async fn concurrent_writers_two_processes(db: &TestDb) {
 
 async fn sequencer_never_shows_gaps(db: &TestDb) {
     let a = db.store.clone();
-    let b = db.second_process().await;
+    let b = db.reopen().await;
     let repos: Vec<String> = (0..6).map(|i| format!("did:plc:seq{i}")).collect();
     for did in &repos {
         make_account(&a, did).await;

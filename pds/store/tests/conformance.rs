@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{block, commit_event, make_account, rev, TestDb};
 use pds_store::blobstore::{blob_cid, BlobStore, DiskBlobStore};
 use pds_store::*;
+use pds_testkit::both_backends;
 
 both_backends!(
     open_twice_is_idempotent,
@@ -50,7 +51,7 @@ both_backends!(
 
 async fn open_twice_is_idempotent(db: &TestDb) {
     make_account(&db.store, "did:plc:a").await;
-    let again = db.second_process().await;
+    let again = db.reopen().await;
     assert!(again.accounts().get("did:plc:a").await.unwrap().is_some());
     assert_eq!(again.backend(), db.store.backend());
     again.health_check().await.unwrap();
@@ -510,7 +511,7 @@ async fn invite_codes(db: &TestDb) {
 
 async fn invite_code_single_use_under_concurrency(db: &TestDb) {
     let s = &db.store;
-    let other = db.second_process().await;
+    let other = db.reopen().await;
     s.accounts()
         .create_invite_codes(&[NewInviteCode {
             code: "once".into(),
@@ -858,7 +859,7 @@ async fn refresh_token_rotation(db: &TestDb) {
         RotateOutcome::Invalid
     );
     // Concurrent rotations of one token: exactly one Rotated, others see it.
-    let other = db.second_process().await;
+    let other = db.reopen().await;
     let mut tasks = Vec::new();
     for i in 0..6 {
         let st = if i % 2 == 0 { s.clone() } else { other.clone() };
@@ -1144,7 +1145,7 @@ async fn dropped_write_txn_writes_nothing(db: &TestDb) {
     let r = tokio::time::timeout(Duration::from_secs(10), common::counter_commit(s, did)).await;
     assert_eq!(r.expect("lock released").unwrap().0, 2);
     // A second process is not blocked by a dropped transaction either.
-    let other = db.second_process().await;
+    let other = db.reopen().await;
     let txn = other.repo().begin_write(did).await.unwrap();
     drop(txn);
     let r = tokio::time::timeout(Duration::from_secs(10), common::counter_commit(s, did)).await;
@@ -1159,7 +1160,7 @@ async fn stale_root_is_rejected(db: &TestDb) {
     let did = "did:plc:stale";
     make_account(s, did).await;
     common::counter_commit(s, did).await.unwrap();
-    let other = db.second_process().await;
+    let other = db.reopen().await;
     match s.backend() {
         Backend::Sqlite => {
             let t1 = s.repo().begin_write(did).await.unwrap();
@@ -1577,9 +1578,7 @@ async fn blob_metadata_and_orphans(db: &TestDb) {
     let did = "did:plc:orph";
     make_account(s, did).await;
     make_account(s, "did:plc:orph2").await;
-    let bs = DiskBlobStore::open(db.temp_dir().join("blobs"))
-        .await
-        .unwrap();
+    let bs = DiskBlobStore::open(db.dir().join("blobs")).await.unwrap();
     let mut metas = Vec::new();
     for (i, body) in [b"aaa".as_slice(), b"bbbb", b"ccccc"].iter().enumerate() {
         let mut r: &[u8] = body;
@@ -1728,7 +1727,7 @@ async fn blob_upload_streaming(db: &TestDb) {
     let s = &db.store;
     let did = "did:plc:stream";
     make_account(s, did).await;
-    let bs = DiskBlobStore::open(db.temp_dir().join("blobs-stream"))
+    let bs = DiskBlobStore::open(db.dir().join("blobs-stream"))
         .await
         .unwrap();
     // 5 MiB produced by a generator reader, never as one buffer.
@@ -1858,7 +1857,7 @@ async fn sequencer_subscription_wakes(db: &TestDb) {
 
     // Another process's commit: PostgreSQL wakes us through LISTEN/NOTIFY.
     // SQLite has no cross-process notification: the poll fallback finds it.
-    let other = db.second_process().await;
+    let other = db.reopen().await;
     let mut sub = match s.backend() {
         Backend::Postgres => s
             .sequencer()
@@ -2136,7 +2135,7 @@ async fn oauth_tokens_rotation(db: &TestDb) {
     assert_eq!(o.used_refresh_token("ref-2").await.unwrap(), None);
 
     // Concurrent rotations of the same refresh token: exactly one wins.
-    let other = db.second_process().await;
+    let other = db.reopen().await;
     let mut tasks = Vec::new();
     for i in 0..6 {
         let st = if i % 2 == 0 { s.clone() } else { other.clone() };
@@ -2176,7 +2175,7 @@ async fn oauth_replay(db: &TestDb) {
     assert!(o.replay_unique("dpop-jti", "j1", 300, 100).await.unwrap());
     assert!(!o.replay_unique("dpop-jti", "j1", 300, 200).await.unwrap());
     // Concurrent first uses: exactly one wins, across processes.
-    let other = db.second_process().await;
+    let other = db.reopen().await;
     let mut tasks = Vec::new();
     for i in 0..8 {
         let st = if i % 2 == 0 { s.clone() } else { other.clone() };
@@ -2242,7 +2241,7 @@ async fn notification_queue(db: &TestDb) {
     assert_eq!(hist[1].sent_at, Some(300));
 
     // Concurrent claimers (two processes) get disjoint batches.
-    let other = db.second_process().await;
+    let other = db.reopen().await;
     for i in 0..40 {
         n.enqueue(&mk(&format!("bulk{i}"), 0)).await.unwrap();
     }
@@ -2295,7 +2294,7 @@ async fn reports_crawlers_kv(db: &TestDb) {
         m.crawler_last_notified("bsky.network").await.unwrap(),
         Some(11_000)
     );
-    let other = db.second_process().await;
+    let other = db.reopen().await;
     let mut tasks = Vec::new();
     for i in 0..6 {
         let st = if i % 2 == 0 { s.clone() } else { other.clone() };

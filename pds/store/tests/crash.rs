@@ -175,7 +175,7 @@ async fn kill_child_repeatedly(db: &TestDb) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_survives_sigkill_mid_write() {
-    let db = common::sqlite().await;
+    let db = TestDb::sqlite().await;
     tokio::time::timeout(Duration::from_secs(300), kill_child_repeatedly(&db))
         .await
         .expect("crash test hung");
@@ -183,7 +183,7 @@ async fn sqlite_survives_sigkill_mid_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_survives_sigkill_mid_write() {
-    let db = common::postgres().await;
+    let db = TestDb::postgres().await;
     tokio::time::timeout(Duration::from_secs(300), kill_child_repeatedly(&db))
         .await
         .expect("crash test hung");

@@ -1,6 +1,6 @@
-//! Test harness: a fresh store (SQLite directory or PostgreSQL database) per
-//! test, a real HTTP server on loopback serving subscribeRepos through the
-//! generated `ComAtprotoSync` routes, and a tokio-tungstenite client.
+//! Test harness: a fresh store per test (`pds_testkit`), a real HTTP server
+//! on loopback serving subscribeRepos through the generated `ComAtprotoSync`
+//! routes, and a tokio-tungstenite client.
 
 #![allow(dead_code)]
 
@@ -12,8 +12,7 @@ use atproto_types::data::Value;
 use atproto_types::lexicons::com::atproto::sync::{self as sync, subscribe_repos, ComAtprotoSync};
 use atproto_types::xrpc::{self, Frame, NoAuth, NotImplemented, XrpcError, XrpcRequest, XrpcState};
 use pds_firehose::{Firehose, FirehoseConfig};
-use pds_store::{NewEvent, Store, StoreConfig};
-use sqlx::{Connection, PgConnection};
+use pds_store::{NewEvent, Store};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -22,103 +21,7 @@ use tokio_tungstenite::WebSocketStream;
 
 pub use futures_util::{SinkExt, StreamExt};
 
-/// Admin URL of the test PostgreSQL server.
-pub fn pg_admin_url() -> String {
-    std::env::var("PDS_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-pub struct TestDb {
-    pub store: Store,
-    pub location: String,
-    _dir: Option<tempfile::TempDir>,
-    pg_name: Option<String>,
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some(name) = self.pg_name.take() {
-            // Drop cannot await: a helper thread with its own runtime.
-            let handle = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                rt.block_on(async move {
-                    if let Ok(mut c) = PgConnection::connect(&pg_admin_url()).await {
-                        let _ =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut c)
-                                .await;
-                    }
-                });
-            });
-            let _ = handle.join();
-        }
-    }
-}
-
-pub async fn sqlite() -> TestDb {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let location = dir.path().join("data").to_string_lossy().into_owned();
-    let mut config = StoreConfig::new(location.clone());
-    // Test data is disposable: skip fsync on every commit.
-    config.sqlite_synchronous_full = false;
-    let store = Store::open(config).await.expect("open sqlite store");
-    TestDb {
-        store,
-        location,
-        _dir: Some(dir),
-        pg_name: None,
-    }
-}
-
-pub async fn postgres() -> TestDb {
-    let admin = pg_admin_url();
-    let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
-        panic!(
-            "PostgreSQL is required for these tests but {admin} is unreachable ({e}). \
-             Start it or set PDS_TEST_POSTGRES_URL."
-        )
-    });
-    let name = format!("pds_firehose_test_{:016x}", rand::random::<u64>());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
-    let _ = conn.close().await;
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    let location = format!("{base}/{name}");
-    let store = Store::open(StoreConfig::new(location.clone()))
-        .await
-        .expect("open postgres store");
-    TestDb {
-        store,
-        location,
-        _dir: None,
-        pg_name: Some(name),
-    }
-}
-
-/// Instantiates `async fn NAME(db: TestDb)` once per backend, as
-/// `NAME::sqlite` and `NAME::postgres`.
-#[macro_export]
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                let db = $crate::common::sqlite().await;
-                super::$name(db).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                let db = $crate::common::postgres().await;
-                super::$name(db).await;
-            }
-        }
-    )*};
-}
+pub use pds_testkit::TestDb;
 
 // ---------------------------------------------------------------------------
 // Events with recognisable frames.

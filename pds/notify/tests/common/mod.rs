@@ -15,120 +15,13 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use pds_notify::{Channel, Notification, NotificationStatus, Rendered, SendError, Sender};
-use pds_store::{Store, StoreConfig};
-use sqlx::{Connection, PgConnection};
+use pds_store::Store;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 // ---------------------------------------------------------------- stores
 
-pub fn pg_admin_url() -> String {
-    std::env::var("PDS_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-pub struct TestDb {
-    pub store: Store,
-    pub location: String,
-    _dir: tempfile::TempDir,
-    pg_name: Option<String>,
-}
-
-impl TestDb {
-    /// Another `Store` on the same database: a second process, or this one
-    /// after a restart.
-    pub async fn reopen(&self) -> Store {
-        Store::open(StoreConfig::new(self.location.clone()))
-            .await
-            .expect("reopen store")
-    }
-
-    pub fn dir(&self) -> &Path {
-        self._dir.path()
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some(name) = self.pg_name.take() {
-            let handle = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                rt.block_on(async move {
-                    if let Ok(mut c) = PgConnection::connect(&pg_admin_url()).await {
-                        let _ =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut c)
-                                .await;
-                    }
-                });
-            });
-            let _ = handle.join();
-        }
-    }
-}
-
-pub async fn sqlite() -> TestDb {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let location = dir.path().join("data").to_string_lossy().into_owned();
-    let store = Store::open(StoreConfig::new(location.clone()))
-        .await
-        .expect("open sqlite store");
-    TestDb {
-        store,
-        location,
-        _dir: dir,
-        pg_name: None,
-    }
-}
-
-pub async fn postgres() -> TestDb {
-    let admin = pg_admin_url();
-    let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
-        panic!(
-            "PostgreSQL is required for these tests but {admin} is unreachable ({e}). \
-             Start it or set PDS_TEST_POSTGRES_URL."
-        )
-    });
-    let name = format!("pds_notify_test_{:016x}", rand::random::<u64>());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
-    let _ = conn.close().await;
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    let location = format!("{base}/{name}");
-    let store = Store::open(StoreConfig::new(location.clone()))
-        .await
-        .expect("open postgres store");
-    TestDb {
-        store,
-        location,
-        _dir: tempfile::tempdir().expect("tempdir"),
-        pg_name: Some(name),
-    }
-}
-
-/// Instantiates `async fn NAME(db: &TestDb)` once per backend.
-#[macro_export]
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                let db = $crate::common::sqlite().await;
-                super::$name(&db).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                let db = $crate::common::postgres().await;
-                super::$name(&db).await;
-            }
-        }
-    )*};
-}
+pub use pds_testkit::TestDb;
 
 /// Polls `f` until it returns `Some`, for at most `limit`.
 pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut f: F) -> T

@@ -1,131 +1,16 @@
-//! Test harness: a fresh SQLite directory or a fresh PostgreSQL database per
-//! test, and the `both_backends!` macro that instantiates a test body for each.
+//! Test harness: `pds_testkit` (a fresh SQLite directory or PostgreSQL
+//! database per test, `both_backends!`) plus blocks, revs, accounts and
+//! counter commits.
 
 #![allow(dead_code)]
 
 use std::time::Duration;
 
 use cid::Cid;
-use pds_store::{NewAccount, NewEvent, RecordPut, RepoCommitData, Store, StoreConfig, StoreError};
+use pds_store::{NewAccount, NewEvent, RecordPut, RepoCommitData, Store, StoreError};
 use sha2::{Digest, Sha256};
-use sqlx::{Connection, PgConnection};
 
-/// Admin URL of the test PostgreSQL server.
-pub fn pg_admin_url() -> String {
-    std::env::var("PDS_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-pub struct TestDb {
-    pub store: Store,
-    pub location: String,
-    _dir: Option<tempfile::TempDir>,
-    pg_name: Option<String>,
-}
-
-impl TestDb {
-    /// Another independent `Store` on the same database: its own pool, its
-    /// own in-process locks. Stands in for a second PDS process.
-    pub async fn second_process(&self) -> Store {
-        Store::open(StoreConfig::new(self.location.clone()))
-            .await
-            .expect("open second store")
-    }
-
-    pub fn temp_dir(&self) -> std::path::PathBuf {
-        match &self._dir {
-            Some(d) => d.path().to_owned(),
-            None => std::env::temp_dir(),
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some(name) = self.pg_name.take() {
-            // Drop the database from a helper thread with its own runtime:
-            // Drop cannot await, and this runs even when the test panicked.
-            let handle = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                rt.block_on(async move {
-                    if let Ok(mut c) = PgConnection::connect(&pg_admin_url()).await {
-                        let _ =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut c)
-                                .await;
-                    }
-                });
-            });
-            let _ = handle.join();
-        }
-    }
-}
-
-pub async fn sqlite() -> TestDb {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let location = dir.path().join("data").to_string_lossy().into_owned();
-    let store = Store::open(StoreConfig::new(location.clone()))
-        .await
-        .expect("open sqlite store");
-    TestDb {
-        store,
-        location,
-        _dir: Some(dir),
-        pg_name: None,
-    }
-}
-
-pub async fn postgres() -> TestDb {
-    let admin = pg_admin_url();
-    let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
-        panic!(
-            "PostgreSQL is required for these tests but {admin} is unreachable ({e}). \
-             Start it (e.g. `pg_ctlcluster --skip-systemctl-redirect 15 main start`) \
-             or set PDS_TEST_POSTGRES_URL."
-        )
-    });
-    let name = format!("pds_store_test_{:016x}", rand::random::<u64>());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
-    let _ = conn.close().await;
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    let location = format!("{base}/{name}");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(StoreConfig::new(location.clone()))
-        .await
-        .expect("open postgres store");
-    TestDb {
-        store,
-        location,
-        _dir: Some(dir),
-        pg_name: Some(name),
-    }
-}
-
-/// Instantiates `async fn NAME(db: &TestDb)` once per backend, as
-/// `NAME::sqlite` and `NAME::postgres`.
-#[macro_export]
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                let db = $crate::common::sqlite().await;
-                super::$name(&db).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                let db = $crate::common::postgres().await;
-                super::$name(&db).await;
-            }
-        }
-    )*};
-}
+pub use pds_testkit::TestDb;
 
 /// A dag-cbor-codec CIDv1 block of `bytes`.
 pub fn block(bytes: impl Into<Vec<u8>>) -> (Cid, Vec<u8>) {
