@@ -109,6 +109,53 @@ async fn check_consistent(store: &Store) -> u64 {
     n
 }
 
+/// On PostgreSQL the server backend of a killed client can go on until it
+/// notices the client is gone (and may still finish a COMMIT it had already
+/// received). Terminate every other session on the test database, as a
+/// crashed host would lose them, and wait until they have ended, so the
+/// state checked next is final. (SQLite has no server: a killed writer is
+/// gone.)
+async fn wait_for_other_sessions_to_end(location: &str) {
+    use sqlx::Connection;
+    if !location.starts_with("postgres") {
+        return;
+    }
+    let mut conn = sqlx::PgConnection::connect(location)
+        .await
+        .expect("connect to the test database");
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+         AND backend_type = 'client backend'",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("pg_terminate_backend");
+    for _ in 0..300 {
+        let others: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND backend_type = 'client backend'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("pg_stat_activity");
+        if others == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let left: Vec<(i32, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT pid, state, query FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+         AND backend_type = 'client backend'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap_or_default();
+    panic!("PostgreSQL sessions still open on the test database after 30 s: {left:?}");
+}
+
 async fn kill_child_repeatedly(db: &TestDb) {
     make_account(&db.store, DID).await;
     crash_commit(&db.store).await.unwrap();
@@ -155,6 +202,7 @@ async fn kill_child_repeatedly(db: &TestDb) {
         let status = child.wait().unwrap();
         assert!(progressed, "child made no progress (status {status:?})");
         observer.close().await;
+        wait_for_other_sessions_to_end(&db.location).await;
         // Reopen as a fresh process would.
         let store = Store::open(StoreConfig::new(db.location.clone()))
             .await
