@@ -84,9 +84,9 @@ enum CryptoCommand {
         key: String,
         #[arg(long, value_enum)]
         alg: Alg,
-        #[arg(long = "message-base64")]
+        #[arg(long = "message-base64", allow_hyphen_values = true)]
         message_base64: String,
-        #[arg(long = "signature-base64")]
+        #[arg(long = "signature-base64", allow_hyphen_values = true)]
         signature_base64: String,
     },
     /// Print the did:key of a private key.

@@ -329,3 +329,29 @@ fn car_inspect_repository() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.starts_with("error: malformed CAR"), "{}", r.stderr);
 }
+
+/// URL-safe base64 may start with `-`: such values are arguments, not flags.
+#[test]
+fn crypto_verify_accepts_values_starting_with_a_hyphen() {
+    let r = run(
+        &[
+            "crypto",
+            "verify",
+            "--key",
+            "did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme",
+            "--alg",
+            "ES256K",
+            "--message-base64",
+            "-AAA",
+            "--signature-base64",
+            "-BBB",
+        ],
+        "",
+    );
+    assert_eq!(
+        (r.stdout.as_str(), r.code),
+        ("invalid\n", 0),
+        "{}",
+        r.stderr
+    );
+}
