@@ -16,6 +16,7 @@ pub mod jwt;
 pub mod keys;
 pub mod plc;
 pub mod secrets;
+pub mod service_auth;
 pub mod session;
 pub mod state;
 
@@ -130,6 +131,7 @@ impl Server {
             key_cipher: KeyCipher::new(&key_encryption_secret),
             admin_password,
             plc_rotation_key,
+            notifier: pds_notify::Notifier::new(store.clone()),
             store,
             blobstore,
             repo,

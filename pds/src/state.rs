@@ -6,6 +6,7 @@ use std::sync::Arc;
 use atproto_types::crypto::PrivateKey;
 use atproto_types::xrpc::{BodyLimits, XrpcState};
 use pds_firehose::Firehose;
+use pds_notify::Notifier;
 use pds_repo::RepoWriter;
 use pds_store::blobstore::BlobStore;
 use pds_store::Store;
@@ -31,6 +32,8 @@ pub struct Inner {
     pub repo: RepoWriter,
     /// `com.atproto.sync.subscribeRepos`.
     pub firehose: Firehose,
+    /// Queues outgoing notifications (emailed tokens); a worker sends them.
+    pub notifier: Notifier,
     pub tokens: TokenSigner,
     pub admin_password: String,
     pub plc_rotation_key: PrivateKey,
