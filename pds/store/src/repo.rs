@@ -5,7 +5,9 @@
 //! [`Repos::begin_write`] takes the repo's write lock and returns the current
 //! root and rev. The caller computes the new commit (MST, signature) and hands
 //! the result to [`RepoWriteTxn::commit`], which in ONE database transaction
-//! writes the new blocks, deletes the unreachable ones, updates the record
+//! writes the new blocks, deletes the unreachable ones (those the caller
+//! names, and the blocks of replaced or deleted records that no record of
+//! the repository names any more), updates the record
 //! index and record-to-blob references, moves the root (compare-and-swap on
 //! the root read at `begin_write`), and sequences the events last. A crash
 //! anywhere leaves the old state or the new one.
@@ -77,7 +79,10 @@ pub struct RepoCommitData {
     pub new_rev: String,
     /// New blocks (CID, bytes). Each CID must be sha2-256 of its bytes.
     pub put_blocks: Vec<(Cid, Vec<u8>)>,
-    /// Blocks no longer reachable from the new root (garbage collection).
+    /// Blocks no longer reachable from the new root (garbage collection):
+    /// replaced MST nodes and the previous commit. The blocks of replaced
+    /// or deleted records need not be listed: the store deletes them when
+    /// no record of the repository names them any more.
     pub delete_blocks: Vec<Cid>,
     pub record_puts: Vec<RecordPut>,
     pub record_deletes: Vec<RecordDelete>,
@@ -334,6 +339,80 @@ async fn put_blocks(tx: &mut Tx, did: &str, rev: &str, blocks: &[(Cid, Vec<u8>)]
     Ok(())
 }
 
+/// Paths per `OR`-list when reading the current CIDs of records.
+const PATH_CHUNK: usize = 100;
+
+/// The current CIDs of the records `puts` will overwrite (absent ones are
+/// skipped).
+async fn old_record_cids(tx: &mut Tx, did: &str, puts: &[RecordPut]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for chunk in puts.chunks(PATH_CHUNK) {
+        let mut cond = String::new();
+        for i in 0..chunk.len() {
+            if i > 0 {
+                cond.push_str(" OR ");
+            }
+            cond.push_str(&format!(
+                "(collection = ${} AND rkey = ${})",
+                2 * i + 2,
+                2 * i + 3
+            ));
+        }
+        let sql = format!("SELECT cid FROM record WHERE did = $1 AND ({cond})");
+        let rows: Vec<String> = on_tx!(tx, |c| {
+            let mut q = sqlx::query_scalar(&sql).persistent(false).bind(did);
+            for put in chunk {
+                q = q.bind(&put.collection).bind(&put.rkey);
+            }
+            q.fetch_all(&mut *c).await
+        })?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Deletes the blocks of replaced or deleted records that no record of the
+/// repository names any more (the same record content may sit under
+/// several keys), once the record index holds the commit's changes.
+/// Blocks the commit writes, and its root, are never deleted. Returns how
+/// many blocks were deleted.
+async fn collect_record_blocks(
+    tx: &mut Tx,
+    did: &str,
+    puts: &[RecordPut],
+    new_root: &Cid,
+    written: &HashSet<&Cid>,
+    mut candidates: Vec<String>,
+) -> Result<u64> {
+    let kept: HashSet<String> = puts
+        .iter()
+        .map(|p| &p.cid)
+        .chain(written.iter().copied())
+        .chain(std::iter::once(new_root))
+        .map(cid_to_string)
+        .collect();
+    candidates.retain(|c| !kept.contains(c));
+    candidates.sort();
+    candidates.dedup();
+    let mut doomed = Vec::with_capacity(candidates.len());
+    for chunk in candidates.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT DISTINCT cid FROM record WHERE did = $1 AND cid IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let still: Vec<String> = on_tx!(tx, |c| {
+            let mut q = sqlx::query_scalar(&sql).persistent(false).bind(did);
+            for cid in chunk {
+                q = q.bind(cid);
+            }
+            q.fetch_all(&mut *c).await
+        })?;
+        let still: HashSet<String> = still.into_iter().collect();
+        doomed.extend(chunk.iter().filter(|c| !still.contains(*c)).cloned());
+    }
+    delete_blocks(tx, did, &doomed).await
+}
+
 /// The body of every repo commit (also used by account creation).
 pub(crate) async fn apply_commit(
     tx: &mut WriteTx,
@@ -384,17 +463,23 @@ pub(crate) async fn apply_commit(
     delete_blocks(&mut tx.tx, did, &doomed).await?;
 
     let now = now_ms();
+    // CIDs of the records this commit replaces or deletes: their blocks are
+    // garbage once no record of the repo names them any more.
+    let mut replaced_records: Vec<String> = old_record_cids(&mut tx.tx, did, &data.record_puts)
+        .await?
+        .into_iter()
+        .collect();
     let mut touched_blobs: Vec<String> = Vec::new();
     for del in &data.record_deletes {
-        on_tx!(&mut tx.tx, |c| sqlx::query(
-            "DELETE FROM record WHERE did = $1 AND collection = $2 AND rkey = $3"
+        let old: Option<String> = on_tx!(&mut tx.tx, |c| sqlx::query_scalar(
+            "DELETE FROM record WHERE did = $1 AND collection = $2 AND rkey = $3 RETURNING cid"
         )
         .bind(did)
         .bind(&del.collection)
         .bind(&del.rkey)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .fetch_optional(&mut *c)
+        .await)?;
+        replaced_records.extend(old);
         let uri = record_uri(did, &del.collection, &del.rkey);
         let gone: Vec<String> = on_tx!(&mut tx.tx, |c| sqlx::query_scalar(
             "DELETE FROM record_blob WHERE did = $1 AND record_uri = $2 RETURNING blob_cid"
@@ -494,6 +579,16 @@ pub(crate) async fn apply_commit(
             found: None,
         });
     }
+
+    collect_record_blocks(
+        &mut tx.tx,
+        did,
+        &data.record_puts,
+        &new_root,
+        &written,
+        replaced_records,
+    )
+    .await?;
 
     touched_blobs.sort();
     touched_blobs.dedup();

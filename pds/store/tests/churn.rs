@@ -1,5 +1,7 @@
-//! Block storage stays bounded under put/delete churn when commits pass
-//! their unreachable blocks for garbage collection.
+//! Block storage stays bounded under put/delete churn: commits pass their
+//! unreachable MST nodes and root for garbage collection, and the store
+//! itself deletes the blocks of replaced or deleted records that no other
+//! record of the repository names.
 
 mod common;
 
@@ -17,7 +19,11 @@ async fn blocks_stay_bounded_under_churn(db: &TestDb) {
     make_account(s, did).await;
     // Each commit: a new record (record block + 3 fresh "MST node" blocks +
     // a new root), deleting the record written 20 commits earlier and the
-    // previous commit's root and nodes.
+    // previous commit's root and nodes; an update of the same counter
+    // record; and one of two twin records set to the content the other
+    // one holds (odd commits) or to new content (even commits), so their
+    // block is shared every other commit. Record blocks are never passed
+    // in `delete_blocks`: the store collects them.
     let window = 20usize;
     let commits = 600u64;
     let mut live: VecDeque<(String, cid::Cid)> = VecDeque::new();
@@ -45,19 +51,54 @@ async fn blocks_stay_bounded_under_churn(db: &TestDb) {
             cid: rec,
             blobs: vec![],
         }];
+        let (counter, counter_b) = block(format!("counter-{n}-{}", "c".repeat(300)));
+        let (twin, twin_b) = block(format!("twin-{}-{}", n / 2, "t".repeat(300)));
+        let twin_key = if n % 2 == 0 { "a" } else { "b" };
+        data.put_blocks.push((counter, counter_b));
+        data.put_blocks.push((twin, twin_b));
+        data.record_puts.push(RecordPut {
+            collection: "app.test.counter".into(),
+            rkey: "self".into(),
+            cid: counter,
+            blobs: vec![],
+        });
+        data.record_puts.push(RecordPut {
+            collection: "app.test.twin".into(),
+            rkey: twin_key.into(),
+            cid: twin,
+            blobs: vec![],
+        });
         live.push_back((rkey, rec));
+        let mut dropped = None;
         if live.len() > window {
             if let Some((old_key, old_cid)) = live.pop_front() {
                 data.record_deletes = vec![RecordDelete {
                     collection: "app.test.churn".into(),
                     rkey: old_key,
                 }];
-                data.delete_blocks.push(old_cid);
+                dropped = Some(old_cid);
             }
         }
         data.events = vec![NewEvent::raw(did, "commit", vec![0; 64])];
         txn.commit(data).await.unwrap();
         prev_nodes = nodes.iter().map(|(c, _)| *c).collect();
+        if let Some(old) = dropped {
+            assert!(s.repo().get_block(did, &old).await.unwrap().is_none());
+        }
+        // The other twin's block, whatever happened to this one's previous
+        // content, is still there.
+        let other = if twin_key == "a" { "b" } else { "a" };
+        if let Some(r) = s
+            .repo()
+            .get_record(did, "app.test.twin", other)
+            .await
+            .unwrap()
+        {
+            assert!(
+                s.repo().get_block(did, &r.cid).await.unwrap().is_some(),
+                "commit {n}: shared twin block kept"
+            );
+        }
         if n % 100 == 0 {
             samples.push((n, s.repo().block_stats(did).await.unwrap()));
         }
@@ -73,13 +114,15 @@ async fn blocks_stay_bounded_under_churn(db: &TestDb) {
         "{:?}: {commits} commits in {elapsed:?}; (commit, blocks, bytes) = {samples:?}; sqlite file {sqlite_size} bytes",
         s.backend()
     );
-    // Live set: `window` records + 1 root + 3 nodes, whatever the history.
-    let expected = window as u64 + 4;
+    // Live set: `window` records + 1 root + 3 nodes + the counter + two
+    // twins (samples are at even commits, where the twins differ),
+    // whatever the history.
+    let expected = window as u64 + 4 + 1 + 2;
     for (_, (count, _)) in &samples {
         assert_eq!(*count, expected);
     }
     let bytes: Vec<u64> = samples.iter().map(|(_, (_, b))| *b).collect();
     let (lo, hi) = (bytes.iter().min().unwrap(), bytes.iter().max().unwrap());
     assert!(hi - lo < 200, "stored bytes stable: {bytes:?}");
-    assert_eq!(s.repo().record_count(did).await.unwrap(), window as u64);
+    assert_eq!(s.repo().record_count(did).await.unwrap(), window as u64 + 3);
 }
