@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cid::Cid;
-use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::migrate::{MigrateError, Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::{Executor, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::error::{Result, StoreError};
@@ -158,29 +158,39 @@ impl MigrationSource<'static> for Embedded {
     }
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "record cid index",
+        include_str!("../migrations/sqlite/0002_record_cid_index.sql"),
+    ),
+];
 
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "record cid index",
+        include_str!("../migrations/postgres/0002_record_cid_index.sql"),
+    ),
+];
 
 /// Applies the embedded migrations of the pool's backend. Safe to run from
-/// several processes at once: sqlx takes an advisory lock on PostgreSQL and
-/// SQLite serialises the writers.
+/// several processes at once: sqlx takes an advisory lock on PostgreSQL;
+/// on SQLite (where sqlx takes no lock) [`migrate_sqlite`] runs them in one
+/// `BEGIN IMMEDIATE` transaction.
 pub(crate) async fn migrate(pool: &Pool) -> Result<()> {
     match pool {
-        Pool::Sqlite(p) => {
-            Migrator::new(Embedded(SQLITE_MIGRATIONS))
-                .await?
-                .run(p)
-                .await?
-        }
+        Pool::Sqlite(p) => migrate_sqlite(p, SQLITE_MIGRATIONS).await?,
         Pool::Postgres(p) => {
             Migrator::new(Embedded(POSTGRES_MIGRATIONS))
                 .await?
@@ -188,6 +198,78 @@ pub(crate) async fn migrate(pool: &Pool) -> Result<()> {
                 .await?
         }
     }
+    Ok(())
+}
+
+/// Applies `migrations` to an SQLite database, keeping sqlx's bookkeeping
+/// table (`_sqlx_migrations`, same checksums), so databases migrated by
+/// either path stay compatible.
+///
+/// sqlx's SQLite migrator takes no lock: two processes opening a fresh
+/// database at once both find migration 1 unapplied and one of them fails
+/// (`table ... already exists`, or `database is locked` when upgrading its
+/// read snapshot). Here the check and the migrations run in one
+/// transaction that takes the write lock first (`BEGIN IMMEDIATE`, waiting
+/// out the busy timeout), so the second process waits for the first and
+/// then finds everything applied.
+pub(crate) async fn migrate_sqlite(
+    pool: &SqlitePool,
+    migrations: &'static [(i64, &'static str, &'static str)],
+) -> Result<()> {
+    let migrations = Embedded(migrations)
+        .resolve()
+        .await
+        .map_err(|e| StoreError::Config(format!("embedded migrations: {e}")))?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let conn: &mut sqlx::SqliteConnection = &mut tx;
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
+            version BIGINT PRIMARY KEY,
+            description TEXT NOT NULL,
+            installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+            success BOOLEAN NOT NULL,
+            checksum BLOB NOT NULL,
+            execution_time BIGINT NOT NULL
+        )",
+    )
+    .await?;
+    let applied: Vec<(i64, bool, Vec<u8>)> =
+        sqlx::query_as("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut *conn)
+            .await?;
+    for (version, success, checksum) in &applied {
+        if !success {
+            return Err(MigrateError::Dirty(*version).into());
+        }
+        match migrations.iter().find(|m| m.version == *version) {
+            None => return Err(MigrateError::VersionMissing(*version).into()),
+            Some(m) if m.checksum.as_ref() != checksum.as_slice() => {
+                return Err(MigrateError::VersionMismatch(*version).into())
+            }
+            Some(_) => {}
+        }
+    }
+    for m in &migrations {
+        if applied.iter().any(|(v, _, _)| *v == m.version) {
+            continue;
+        }
+        let start = std::time::Instant::now();
+        conn.execute(&*m.sql)
+            .await
+            .map_err(|e| MigrateError::ExecuteMigration(e, m.version))?;
+        let elapsed = i64::try_from(start.elapsed().as_nanos()).unwrap_or(i64::MAX);
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES ($1, $2, TRUE, $3, $4)",
+        )
+        .bind(m.version)
+        .bind(&*m.description)
+        .bind(m.checksum.as_ref())
+        .bind(elapsed)
+        .execute(&mut *conn)
+        .await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
