@@ -10,20 +10,27 @@
 //! concurrently either wins (the blob stays) or fails cleanly with
 //! [`StoreError::BlobNotFound`].
 //!
+//! Bytes without a row (a crash between the database and the blob store)
+//! are found by listing the blob store:
+//! [`Blobs::collect_unrecorded_objects`] deletes those older than the
+//! grace period.
+//!
 //! Upload order ([`Blobs::upload`]): stream to a temporary object (CID and
 //! size computed on the way), upsert the metadata row (refreshing its age),
 //! then move the bytes into place. A concurrent cleanup holding the row's
 //! lock finishes first; the upsert then recreates the row and the move puts
 //! the bytes back.
 
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use cid::Cid;
 use tokio::io::AsyncRead;
 
-use crate::blobstore::BlobStore;
+use crate::blobstore::{BlobStore, StoredBlob};
 use crate::db::{
-    cid_to_string, i64_from_u64, now_ms, on_pool, on_tx, parse_cid, u64_from_i64, Backend, Pool,
+    cid_to_string, i64_from_u64, now_ms, on_pool, on_tx, parse_cid, placeholders, u64_from_i64,
+    Backend, Pool,
 };
 use crate::error::Result;
 use crate::Store;
@@ -310,6 +317,126 @@ impl Blobs<'_> {
         .map(|r| r.rows_affected()))?;
         self.store.commit(tx).await?;
         Ok(true)
+    }
+
+    /// Deletes the blob objects of `blob_store` that no metadata row names
+    /// and that were last modified at or before `cutoff`: bytes left behind
+    /// by a crash (an account deletion whose byte cleanup did not finish, a
+    /// metadata delete whose byte delete did not happen...). Each one is
+    /// deleted by [`Blobs::delete_unrecorded_object`]. Returns how many were
+    /// deleted.
+    pub async fn delete_unrecorded_objects(
+        &self,
+        blob_store: &dyn BlobStore,
+        cutoff: i64,
+    ) -> Result<u64> {
+        let mut n = 0;
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = blob_store.list_page(cursor.as_deref(), 500).await?;
+            let old: Vec<StoredBlob> = page
+                .blobs
+                .into_iter()
+                .filter(|b| b.modified_at <= cutoff)
+                .collect();
+            let recorded = self.recorded(&old).await?;
+            for b in old {
+                if !recorded.contains(&(b.did.clone(), cid_to_string(&b.cid)))
+                    && self
+                        .delete_unrecorded_object(blob_store, &b.did, &b.cid)
+                        .await?
+                {
+                    n += 1;
+                }
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(n),
+            }
+        }
+    }
+
+    /// Which of `blobs` have a metadata row, as `(did, cid string)`.
+    async fn recorded(&self, blobs: &[StoredBlob]) -> Result<HashSet<(String, String)>> {
+        let mut by_did: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for b in blobs {
+            by_did
+                .entry(b.did.as_str())
+                .or_default()
+                .push(cid_to_string(&b.cid));
+        }
+        let mut out = HashSet::new();
+        for (did, cids) in by_did {
+            for chunk in cids.chunks(500) {
+                let sql = format!(
+                    "SELECT cid FROM blob WHERE did = $1 AND cid IN ({})",
+                    placeholders(2, chunk.len())
+                );
+                let rows: Vec<String> = on_pool!(self.pool(), |p| {
+                    let mut q = sqlx::query_scalar(&sql).persistent(false).bind(did);
+                    for c in chunk {
+                        q = q.bind(c);
+                    }
+                    q.fetch_all(p).await
+                })?;
+                out.extend(rows.into_iter().map(|c| (did.to_owned(), c)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes the bytes of `(did, cid)` if no metadata row names the blob,
+    /// safely against a concurrent upload of the same blob: a placeholder
+    /// row is inserted (and deleted again) in the transaction around the
+    /// delete, so an upload's metadata upsert, which comes before its
+    /// bytes are moved into place, waits for the delete (PostgreSQL: the
+    /// placeholder's row lock; SQLite: the write lock). Returns whether the
+    /// bytes were deleted (false: a row exists).
+    pub async fn delete_unrecorded_object(
+        &self,
+        blob_store: &dyn BlobStore,
+        did: &str,
+        cid: &Cid,
+    ) -> Result<bool> {
+        let mut tx = self.store.begin_write().await?;
+        let cid_s = cid_to_string(cid);
+        let claimed = on_tx!(&mut tx.tx, |c| {
+            sqlx::query(
+            "INSERT INTO blob (did, cid, mime_type, size, created_at) VALUES ($1, $2, '', 0, 0) \
+             ON CONFLICT (did, cid) DO NOTHING"
+        )
+        .bind(did)
+        .bind(&cid_s)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        if claimed == 0 {
+            return Ok(false);
+        }
+        blob_store.delete(did, cid).await?;
+        on_tx!(&mut tx.tx, |c| sqlx::query(
+            "DELETE FROM blob WHERE did = $1 AND cid = $2"
+        )
+        .bind(did)
+        .bind(&cid_s)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        self.store.commit(tx).await?;
+        Ok(true)
+    }
+
+    /// [`Blobs::delete_unrecorded_objects`] for objects older than `grace`
+    /// (at least [`MIN_ORPHAN_GRACE`]).
+    pub async fn collect_unrecorded_objects(
+        &self,
+        blob_store: &dyn BlobStore,
+        grace: Duration,
+    ) -> Result<u64> {
+        let grace_ms = i64::try_from(grace.max(MIN_ORPHAN_GRACE).as_millis()).unwrap_or(i64::MAX);
+        self.delete_unrecorded_objects(blob_store, now_ms().saturating_sub(grace_ms))
+            .await
     }
 
     /// Runs [`Blobs::delete_orphan`] on up to `limit` orphans older than

@@ -16,6 +16,30 @@ async fn read_all(store: &dyn BlobStore, did: &str, cid: &cid::Cid) -> Option<Ve
     Some(out)
 }
 
+/// Every permanent blob, paging `limit` at a time.
+async fn list_all(store: &dyn BlobStore, limit: u32) -> Vec<(String, cid::Cid)> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    let now = pds_store::now_ms();
+    for _ in 0..1000 {
+        let page = store.list_page(cursor.as_deref(), limit).await.unwrap();
+        assert!(page.blobs.len() <= limit as usize);
+        for b in page.blobs {
+            assert!(
+                (now - 3_600_000..=now + 60_000).contains(&b.modified_at),
+                "modification time in ms: {}",
+                b.modified_at
+            );
+            out.push((b.did, b.cid));
+        }
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => return out,
+        }
+    }
+    panic!("listing does not end");
+}
+
 /// The behaviour every blob store must have.
 async fn exercise(store: &dyn BlobStore) {
     let did = "did:plc:blobber";
@@ -50,6 +74,33 @@ async fn exercise(store: &dyn BlobStore) {
     store.make_permanent(&big, did).await.unwrap();
     let back = read_all(store, did, &big.cid).await.unwrap();
     assert_eq!(blob_cid(&back).unwrap(), expected);
+
+    // Listing: every permanent blob once, in pages of any size; temporary
+    // objects are not listed.
+    let mut body: &[u8] = b"another account's blob";
+    let other = store.put_temp(&mut body, None).await.unwrap();
+    store
+        .make_permanent(&other, "did:web:other.example")
+        .await
+        .unwrap();
+    let mut body: &[u8] = b"still uploading";
+    let pending = store.put_temp(&mut body, None).await.unwrap();
+    let mut expected = vec![
+        (did.to_owned(), temp.cid),
+        (did.to_owned(), big.cid),
+        ("did:web:other.example".to_owned(), other.cid),
+    ];
+    expected.sort();
+    for limit in [1, 2, 1000] {
+        let mut got = list_all(store, limit).await;
+        got.sort();
+        assert_eq!(got, expected, "page size {limit}");
+    }
+    store.discard_temp(&pending).await.unwrap();
+    store
+        .delete("did:web:other.example", &other.cid)
+        .await
+        .unwrap();
 
     // Over the limit: rejected, nothing kept.
     let mut gen = tokio::io::repeat(1).take(300_000);
@@ -214,5 +265,14 @@ mod s3 {
             .await
             .unwrap()
             .is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn s3_unrecorded_objects_are_swept() {
+        let moto = start_moto().await;
+        let db = common::TestDb::sqlite().await;
+        let store = s3_store(&moto, db.dir(), "pds-sweep").await;
+        store.create_bucket().await.unwrap();
+        common::unrecorded_objects_are_swept(&db.store, &store).await;
     }
 }

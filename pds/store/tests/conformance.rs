@@ -36,6 +36,7 @@ both_backends!(
     blob_references,
     blob_metadata_and_orphans,
     blob_upload_streaming,
+    unrecorded_blob_objects,
     sequencer_basics,
     sequencer_subscription_wakes,
     sequencer_retention,
@@ -1720,6 +1721,11 @@ async fn blob_metadata_and_orphans(db: &TestDb) {
         s.repo().begin_write(did).await.unwrap().commit(data).await,
         Err(StoreError::BlobNotFound(_))
     ));
+}
+
+async fn unrecorded_blob_objects(db: &TestDb) {
+    let blobs = DiskBlobStore::open(db.dir().join("blobs")).await.unwrap();
+    common::unrecorded_objects_are_swept(&db.store, &blobs).await;
 }
 
 async fn blob_upload_streaming(db: &TestDb) {

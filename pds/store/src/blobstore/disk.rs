@@ -10,7 +10,10 @@ use async_trait::async_trait;
 use cid::Cid;
 use tokio::io::AsyncRead;
 
-use super::{check_did_for_key, random_key, spool_to_file, BlobRead, BlobStore, TempBlob};
+use super::{
+    check_did_for_key, random_key, spool_to_file, system_time_ms, BlobPage, BlobRead, BlobStore,
+    StoredBlob, TempBlob,
+};
 use crate::error::{Result, StoreError};
 
 /// Blob store on the local filesystem.
@@ -53,6 +56,24 @@ impl DiskBlobStore {
         }
         Ok(n)
     }
+}
+
+/// The names of the entries of `dir`, sorted bytewise (empty if `dir` is
+/// absent; names that are not UTF-8 are skipped: no blob key has them).
+async fn sorted_names(dir: &Path) -> Result<Vec<String>> {
+    let mut rd = match tokio::fs::read_dir(dir).await {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut names = Vec::new();
+    while let Some(entry) = rd.next_entry().await? {
+        if let Ok(name) = entry.file_name().into_string() {
+            names.push(name);
+        }
+    }
+    names.sort_unstable();
+    Ok(names)
 }
 
 async fn sync_dir(dir: &Path) -> Result<()> {
@@ -119,5 +140,54 @@ impl BlobStore for DiskBlobStore {
 
     async fn purge_temp(&self, age: std::time::Duration) -> Result<u64> {
         super::purge_dir_older_than(&self.root.join("tmp"), age).await
+    }
+
+    /// Order: by DID directory name, then by file name; the cursor is
+    /// `<did>/<cid>` of the last entry looked at.
+    async fn list_page(&self, cursor: Option<&str>, limit: u32) -> Result<BlobPage> {
+        let (after_did, after_name) = match cursor {
+            Some(c) => c
+                .split_once('/')
+                .ok_or_else(|| StoreError::InvalidInput(format!("bad blob cursor {c:?}")))?,
+            None => ("", ""),
+        };
+        let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
+        let mut page = BlobPage::default();
+        let mut looked = 0usize;
+        let dids = sorted_names(&self.root.join("blobs")).await?;
+        for did in dids.iter().filter(|d| d.as_str() >= after_did) {
+            if check_did_for_key(did).is_err() {
+                continue;
+            }
+            let dir = self.root.join("blobs").join(did);
+            for name in sorted_names(&dir).await? {
+                if did == after_did && name.as_str() <= after_name {
+                    continue;
+                }
+                if looked == limit {
+                    return Ok(page);
+                }
+                looked += 1;
+                page.next = Some(format!("{did}/{name}"));
+                let Ok(cid) = Cid::try_from(name.as_str()) else {
+                    continue;
+                };
+                let meta = match tokio::fs::metadata(dir.join(&name)).await {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                if !meta.is_file() {
+                    continue;
+                }
+                page.blobs.push(StoredBlob {
+                    did: did.clone(),
+                    cid,
+                    modified_at: meta.modified().map(system_time_ms).unwrap_or(0),
+                });
+            }
+        }
+        page.next = None;
+        Ok(page)
     }
 }

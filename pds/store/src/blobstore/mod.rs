@@ -49,6 +49,23 @@ impl std::fmt::Debug for BlobRead {
     }
 }
 
+/// A permanent blob object, as listed by [`BlobStore::list_page`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub did: String,
+    pub cid: Cid,
+    /// Last modification (upload) time, milliseconds since the epoch.
+    pub modified_at: i64,
+}
+
+/// One page of [`BlobStore::list_page`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlobPage {
+    pub blobs: Vec<StoredBlob>,
+    /// Cursor of the next page (opaque); `None` when the listing is done.
+    pub next: Option<String>,
+}
+
 /// Storage of blob bytes.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
@@ -72,6 +89,18 @@ pub trait BlobStore: Send + Sync {
     /// Removes temporary objects older than `age` (uploads interrupted by a
     /// crash). Returns how many were removed.
     async fn purge_temp(&self, age: std::time::Duration) -> Result<u64>;
+    /// Lists the permanent blobs, at most `limit` per page, in a stable
+    /// backend-defined order, starting after `cursor` (a previous page's
+    /// `next`). Objects whose key is not a blob key (`<did>/<cid>`) are
+    /// skipped. A page may be short, even empty, while `next` is `Some`.
+    async fn list_page(&self, cursor: Option<&str>, limit: u32) -> Result<BlobPage>;
+}
+
+/// Milliseconds since the epoch of a file or object time.
+pub(crate) fn system_time_ms(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// Incremental CID and size computation for a streamed blob.

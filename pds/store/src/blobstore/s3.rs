@@ -21,7 +21,10 @@ use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use cid::Cid;
 use tokio::io::AsyncRead;
 
-use super::{check_did_for_key, random_key, spool_to_file, BlobRead, BlobStore, TempBlob};
+use super::{
+    check_did_for_key, random_key, spool_to_file, BlobPage, BlobRead, BlobStore, StoredBlob,
+    TempBlob,
+};
 use crate::error::{Result, StoreError};
 
 /// Connection settings of an S3 blob store.
@@ -104,7 +107,7 @@ impl S3BlobStore {
 
     fn object_key(did: &str, cid: &Cid) -> Result<String> {
         check_did_for_key(did)?;
-        Ok(format!("blocks/{did}/{cid}"))
+        Ok(format!("{KEY_PREFIX}{did}/{cid}"))
     }
 }
 
@@ -213,4 +216,52 @@ impl BlobStore for S3BlobStore {
     async fn purge_temp(&self, age: std::time::Duration) -> Result<u64> {
         super::purge_dir_older_than(&self.temp_dir, age).await
     }
+
+    /// `ListObjectsV2` under `blocks/`, in key order; the cursor is the
+    /// last key of the page (`StartAfter`).
+    async fn list_page(&self, cursor: Option<&str>, limit: u32) -> Result<BlobPage> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(KEY_PREFIX)
+            .set_start_after(cursor.map(str::to_owned))
+            .max_keys(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(|e| backend_err("ListObjectsV2", e))?;
+        let mut page = BlobPage::default();
+        let mut last = None;
+        for obj in out.contents() {
+            let Some(key) = obj.key() else { continue };
+            last = Some(key.to_owned());
+            let Some((did, cid)) = key
+                .strip_prefix(KEY_PREFIX)
+                .and_then(|rest| rest.split_once('/'))
+            else {
+                continue;
+            };
+            if check_did_for_key(did).is_err() {
+                continue;
+            }
+            let Ok(cid) = Cid::try_from(cid) else {
+                continue;
+            };
+            page.blobs.push(StoredBlob {
+                did: did.to_owned(),
+                cid,
+                modified_at: obj
+                    .last_modified()
+                    .and_then(|t| t.to_millis().ok())
+                    .unwrap_or(0),
+            });
+        }
+        if out.is_truncated() == Some(true) {
+            page.next = last;
+        }
+        Ok(page)
+    }
 }
+
+/// Prefix of every blob key.
+const KEY_PREFIX: &str = "blocks/";
