@@ -1,10 +1,12 @@
-//! Full garbage collection of a repository's blocks.
+//! Full garbage collection of a repository's blocks: a repair pass.
 //!
-//! Commits delete the MST nodes they replace and the previous commit, but
-//! keep the blocks of replaced and deleted records, since an identical
-//! record elsewhere in the repository may share the block. This pass walks
-//! the current tree under the write lock and deletes every stored block it
-//! does not reach.
+//! Commits already delete what they make unreachable: the MST nodes they
+//! replace, the previous commit, and the blocks of replaced or deleted
+//! records that no other record of the repository names (the store checks
+//! the record index in the commit's transaction). This pass walks the
+//! current tree under the write lock and deletes every stored block it
+//! does not reach: leftovers of imports or of older versions, never
+//! needed in normal operation (the churn tests check it finds nothing).
 
 use std::collections::HashSet;
 

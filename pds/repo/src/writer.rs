@@ -712,9 +712,10 @@ impl RepoWriter {
             .collect();
         // Removed MST nodes and the previous commit are unreachable for sure
         // (an MST node or commit never equals a record block: records have
-        // a `$type`). Blocks of replaced or deleted records are kept: an
-        // identical record elsewhere in the repository may share the block;
-        // `collect_garbage` reclaims them.
+        // a `$type`). Blocks of replaced or deleted records are collected by
+        // the store in the commit's transaction, once no record of the
+        // repository names them (an identical record elsewhere may share
+        // the block).
         let mut doomed: Vec<Cid> = removed;
         if let Some(h) = head {
             doomed.push(h.commit);

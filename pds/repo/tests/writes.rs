@@ -225,8 +225,8 @@ async fn create_update_delete(db: &TestDb) {
             .cid,
         cid2
     );
-    // The previous commit was collected; the replaced record block is kept
-    // until a full GC (an identical record could share it).
+    // The commit collected the previous commit and the replaced record
+    // block (no other record holds it): a full GC finds nothing left.
     assert!(db
         .store
         .repo()
@@ -234,14 +234,6 @@ async fn create_update_delete(db: &TestDb) {
         .await
         .unwrap()
         .is_none());
-    assert!(db
-        .store
-        .repo()
-        .get_block(did, &cid1)
-        .await
-        .unwrap()
-        .is_some());
-    assert_eq!(w.collect_garbage(did).await.unwrap(), 1);
     assert!(db
         .store
         .repo()
@@ -1059,11 +1051,18 @@ async fn identical_records_share_a_block(db: &TestDb) {
     assert_eq!(got, Some(cid));
     let (_, blocks) = load_car(car).unwrap();
     assert!(blocks.get(&cid).is_some());
-    // Once no record holds it, GC reclaims it.
+    // Once no record holds it, the deleting commit reclaims it.
     w.apply_writes(did, &k, vec![delete("com.example.twin", "b")], None)
         .await
         .unwrap();
-    assert_eq!(w.collect_garbage(did).await.unwrap(), 1);
+    assert!(db
+        .store
+        .repo()
+        .get_block(did, &cid)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(w.collect_garbage(did).await.unwrap(), 0);
     assert!(db
         .store
         .repo()
