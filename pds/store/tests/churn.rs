@@ -8,10 +8,14 @@ mod common;
 use std::collections::VecDeque;
 
 use common::{block, make_account, rev, TestDb};
+use pds_store::blobstore::{BlobStore, DiskBlobStore};
 use pds_store::*;
 use pds_testkit::both_backends;
 
-both_backends!(blocks_stay_bounded_under_churn);
+both_backends!(
+    blocks_stay_bounded_under_churn,
+    blobs_stay_bounded_under_churn
+);
 
 async fn blocks_stay_bounded_under_churn(db: &TestDb) {
     let s = &db.store;
@@ -125,4 +129,75 @@ async fn blocks_stay_bounded_under_churn(db: &TestDb) {
     let (lo, hi) = (bytes.iter().min().unwrap(), bytes.iter().max().unwrap());
     assert!(hi - lo < 200, "stored bytes stable: {bytes:?}");
     assert_eq!(s.repo().record_count(did).await.unwrap(), window as u64 + 3);
+}
+
+/// Every commit creates a record referencing a freshly uploaded blob and
+/// deletes the record written `window` commits earlier: the commit reports
+/// that record's blob as unreferenced, and the orphan sweep (run with a
+/// cutoff past the grace period) deletes its row and bytes, so blob rows
+/// and files stay at the live set.
+async fn blobs_stay_bounded_under_churn(db: &TestDb) {
+    let s = &db.store;
+    let did = "did:plc:blobchurn";
+    make_account(s, did).await;
+    let bs = DiskBlobStore::open(db.dir().join("blobs")).await.unwrap();
+    let window = 10usize;
+    let commits = 120u64;
+    let mut live: VecDeque<(String, cid::Cid)> = VecDeque::new();
+    let mut swept = 0;
+    for n in 1..=commits {
+        let bytes = format!("blob {n} {}", "b".repeat(2000));
+        let mut body = bytes.as_bytes();
+        let meta = s
+            .blobs()
+            .upload(&bs, did, "text/plain", &mut body, None)
+            .await
+            .unwrap();
+        let txn = s.repo().begin_write(did).await.unwrap();
+        let (root, rb) = block(format!("blobchurn-root-{n}"));
+        let (rec, recb) = block(format!("blobchurn-record-{n}"));
+        let mut data = RepoCommitData::new(root, rev(n));
+        data.put_blocks = vec![(root, rb), (rec, recb)];
+        data.delete_blocks = txn.current().map(|r| r.cid).into_iter().collect();
+        let rkey = format!("{n:08}");
+        data.record_puts = vec![RecordPut {
+            collection: "app.test.blobchurn".into(),
+            rkey: rkey.clone(),
+            cid: rec,
+            blobs: vec![meta.cid],
+        }];
+        live.push_back((rkey, meta.cid));
+        let mut dropped = None;
+        if live.len() > window {
+            if let Some((old_key, old_blob)) = live.pop_front() {
+                data.record_deletes = vec![RecordDelete {
+                    collection: "app.test.blobchurn".into(),
+                    rkey: old_key,
+                }];
+                dropped = Some(old_blob);
+            }
+        }
+        data.events = vec![NewEvent::raw(did, "commit", vec![0; 16])];
+        let out = txn.commit(data).await.unwrap();
+        assert_eq!(
+            out.unreferenced_blobs,
+            dropped.into_iter().collect::<Vec<_>>()
+        );
+        if n % 20 == 0 {
+            let later = now_ms() + 1000;
+            for (d, c) in s.blobs().list_orphans(later, 1000).await.unwrap() {
+                if s.blobs().delete_orphan(&bs, &d, &c, later).await.unwrap() {
+                    swept += 1;
+                }
+            }
+            let (count, _) = s.blobs().stats(did).await.unwrap();
+            assert_eq!(count, window as u64, "commit {n}: blob rows");
+            let files = bs.list_page(None, 1000).await.unwrap().blobs;
+            assert_eq!(files.len(), window, "commit {n}: blob files");
+            for (_, cid) in &live {
+                assert!(bs.exists(did, cid).await.unwrap());
+            }
+        }
+    }
+    assert_eq!(swept, commits - window as u64);
 }
