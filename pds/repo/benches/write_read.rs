@@ -12,8 +12,10 @@
 //! * `list_records/<backend>/<n>`: a page of 50 records from a random
 //!   cursor, index page plus the 50 blocks in one query.
 //!
-//! `cargo bench -p pds-repo --bench write_read`. The repositories are
-//! built with 2,000 records per commit. Run by `cargo test --benches`
+//! `cargo bench -p pds-repo --bench write_read` (`PDS_BENCH_SIZES=1000,10000`
+//! to choose the repository sizes). Each repository is built by a bulk
+//! path: one genesis commit holding every record, computed on an in-memory
+//! tree and stored in one transaction. Run by `cargo test --benches`
 //! (no `--bench` argument), every benchmark runs once on a 100-record
 //! repository.
 
@@ -31,8 +33,6 @@ use tokio::runtime::Runtime;
 
 const POST: &str = "app.bsky.feed.post";
 const DID: &str = "did:plc:benchmark";
-/// Records per commit while building a repository.
-const BULK: usize = 2_000;
 
 fn post(i: usize) -> Value {
     Value::from_json_str(&format!(
@@ -66,29 +66,23 @@ async fn build(backend: Backend, n: usize) -> Fixture {
         catalog,
         Arc::new(BlockCache::default()),
         RepoWriterConfig {
-            max_writes: BULK,
-            max_commit_blocks_bytes: 64 << 20,
+            max_writes: n,
+            max_commit_blocks_bytes: usize::MAX,
             ..RepoWriterConfig::default()
         },
     );
     let key = PrivateKey::generate(Algorithm::K256);
+    let t = Instant::now();
+    // The bulk path: the whole repository is the genesis commit, built on
+    // an in-memory tree and stored in one transaction (as an import).
     let genesis = bulk
-        .prepare_genesis(DID, &key, Vec::new())
+        .prepare_genesis(DID, &key, (0..n).map(create).collect())
         .expect("genesis");
     db.store
         .accounts()
         .create(NewAccount::new(DID, "benchmark.test"), Some(genesis.data))
         .await
         .expect("account");
-    let t = Instant::now();
-    let mut done = 0;
-    while done < n {
-        let batch = (done..n.min(done + BULK)).map(create).collect();
-        bulk.apply_writes(DID, &key, batch, None)
-            .await
-            .expect("bulk commit");
-        done = n.min(done + BULK);
-    }
     let mut rkeys = Vec::with_capacity(n);
     let mut cursor: Option<String> = None;
     loop {
@@ -229,10 +223,13 @@ fn main() {
     // benchmark once, and a small repository is enough.
     let args: Vec<String> = std::env::args().collect();
     let bench_mode = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test");
-    let sizes: &[usize] = if bench_mode {
-        &[1_000, 100_000]
+    let sizes: Vec<usize> = if bench_mode {
+        std::env::var("PDS_BENCH_SIZES")
+            .ok()
+            .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+            .unwrap_or_else(|| vec![1_000, 100_000])
     } else {
-        &[100]
+        vec![100]
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -240,7 +237,7 @@ fn main() {
         .build()
         .expect("runtime");
     let mut c = Criterion::default().configure_from_args();
-    bench_backend(&mut c, &rt, Backend::Sqlite, sizes);
-    bench_backend(&mut c, &rt, Backend::Postgres, sizes);
+    bench_backend(&mut c, &rt, Backend::Sqlite, &sizes);
+    bench_backend(&mut c, &rt, Backend::Postgres, &sizes);
     c.final_summary();
 }
