@@ -602,7 +602,7 @@ describe('@atproto/sync: the firehose', () => {
       [...heads].every(([did, rev]) =>
         raw.frames.some((f) => f.repo === did && f.rev === rev),
       ) && lastSeq >= Math.max(...raw.frames.map((f) => f.seq))
-    const deadline = Date.now() + 60_000
+    const deadline = Date.now() + 120_000
     while (!caughtUp()) {
       assert.ok(Date.now() < deadline, `firehose did not catch up (last seq ${lastSeq}, errors: ${errors.map((e) => e.cause?.stack ?? e.stack).join('\n')})`)
       await sleep(100)
