@@ -144,6 +144,9 @@ async fn follow_sequencer(store: Store, relays: Vec<Arc<Notify>>) {
                 for r in &relays {
                     r.notify_one();
                 }
+                // A busy server's events are coalesced: the relays hear of
+                // them at most every 20 minutes anyway.
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "crawlers: cannot read the sequencer");
