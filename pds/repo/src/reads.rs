@@ -64,7 +64,9 @@ const SNAPSHOT_ATTEMPTS: usize = 5;
 /// garbage collection meanwhile ends the stream with an error.
 ///
 /// An export `since` a rev sends the blocks written by later revs page by
-/// page, in CID order.
+/// page, in CID order. It is not a snapshot (nor is the reference PDS's):
+/// a commit landing meanwhile may add its blocks to the pages not yet read,
+/// or delete nodes of the exported commit not yet sent.
 pub struct RepoCarStream {
     store: Store,
     did: String,
