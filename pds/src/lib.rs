@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod crawlers;
 pub mod error;
 pub mod handle;
 pub mod http;
@@ -173,6 +174,14 @@ impl Server {
     ) -> Result<(), StartError> {
         let app = http::router(self.state.clone());
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let crawlers = crawlers::Crawlers::start(
+            self.state.http.clone(),
+            crawlers::CrawlerConfig::new(
+                self.state.config.crawlers.clone(),
+                self.state.config.hostname.clone(),
+            ),
+            Some(self.state.store.clone()),
+        );
         // The firehose closes its subscribers (1001, after a flush) as soon
         // as shutdown begins, so that upgraded connections do not hold the
         // graceful shutdown open.
@@ -186,6 +195,7 @@ impl Server {
             .await
             .map_err(StartError::Serve);
         housekeeping.abort();
+        crawlers.stop();
         self.state.firehose.shutdown();
         self.state
             .firehose

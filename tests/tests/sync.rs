@@ -4,7 +4,9 @@
 //! (proof CAR), listRepos, and the repo errors.
 
 use atproto_types::crypto::{Algorithm, PublicKey};
+use atproto_types::repo::mst::decode_node;
 use atproto_types::repo::{load_car, Commit, Mst};
+use pds_store::AccountStatus;
 use pds_tests::{both_backends, plc_url, Backend, Options, TestPds};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -183,6 +185,334 @@ both_backends! {
             format!("/xrpc/com.atproto.sync.getRecord?did={did}&collection={POST}&rkey=3jzfcijpj2z2a"),
         ] {
             pds.get(&path, None).await.assert_error(400, "RepoNotFound");
+        }
+    }
+}
+
+/// The CIDs of the MST nodes under `root` (all present in `blocks`).
+fn node_cids(
+    blocks: &atproto_types::repo::BlockMap,
+    root: atproto_types::data::Cid,
+) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut todo = vec![root];
+    while let Some(cid) = todo.pop() {
+        let node = decode_node(blocks.get(&cid).expect("MST node present")).expect("MST node");
+        out.insert(cid.to_string());
+        todo.extend(node.left);
+        todo.extend(node.entries.iter().filter_map(|e| e.right));
+    }
+    out
+}
+
+/// Creates an account with `n` posts (their texts name the handle);
+/// returns (did, access JWT, (rkey, CID) of each post).
+async fn account_with_posts(
+    pds: &TestPds,
+    handle: &str,
+    n: usize,
+) -> (String, String, Vec<(String, String)>) {
+    let out = pds
+        .create_account(handle, &format!("{handle}@example.com"), "correct horse")
+        .await;
+    let did = out["did"].as_str().expect("did").to_owned();
+    let jwt = out["accessJwt"].as_str().expect("jwt").to_owned();
+    let mut cids = Vec::new();
+    for i in 0..n {
+        let created = pds
+            .xrpc_post(
+                "com.atproto.repo.createRecord",
+                &json!({"repo": did, "collection": POST, "record": {"$type": POST, "text": format!("{handle} {i}"), "createdAt": "2024-01-01T00:00:00.000Z"}}),
+                Some(&jwt),
+            )
+            .await
+            .ok();
+        let rkey = created["uri"]
+            .as_str()
+            .and_then(|u| u.rsplit('/').next())
+            .expect("uri");
+        cids.push((
+            rkey.to_owned(),
+            created["cid"].as_str().expect("cid").to_owned(),
+        ));
+    }
+    (did, jwt, cids)
+}
+
+both_backends! {
+    async fn get_blocks_head_and_checkout(backend: Backend) {
+        let pds = TestPds::start(Options::new(backend).with_plc()).await;
+        let (did, _, posts) = account_with_posts(&pds, "alice.test", 3).await;
+        let cids: Vec<String> = posts.into_iter().map(|(_, c)| c).collect();
+        let latest = pds
+            .get(&format!("/xrpc/com.atproto.sync.getLatestCommit?did={did}"), None)
+            .await
+            .ok();
+        let head = latest["cid"].as_str().expect("cid").to_owned();
+
+        // getHead: the current commit.
+        let got = pds.get(&format!("/xrpc/com.atproto.sync.getHead?did={did}"), None).await.ok();
+        assert_eq!(got["root"].as_str(), Some(head.as_str()));
+
+        // getBlocks: exactly the blocks asked for (duplicates once), no roots,
+        // each block's bytes hashing to its CID (checked by load_car).
+        let path = format!(
+            "/xrpc/com.atproto.sync.getBlocks?did={did}&cids={head}&cids={}&cids={}&cids={head}&cids={}",
+            cids[0], cids[2], cids[0]
+        );
+        let reply = pds.get(&path, None).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(reply.header("content-type"), Some("application/vnd.ipld.car"));
+        let (roots, blocks) = load_car(reply.body.clone()).expect("CAR");
+        assert!(roots.is_empty(), "{roots:?}");
+        let got: BTreeSet<String> = blocks.iter().map(|(c, _)| c.to_string()).collect();
+        let want: BTreeSet<String> = [head.clone(), cids[0].clone(), cids[2].clone()].into();
+        assert_eq!(got, want);
+        let commit_block = blocks
+            .iter()
+            .find(|(c, _)| c.to_string() == head)
+            .map(|(_, b)| b.clone())
+            .expect("commit block");
+        let commit = Commit::from_cbor(&commit_block).expect("commit");
+        assert_eq!(commit.did.as_str(), did);
+
+        // An absent block (a valid CID this repo does not hold).
+        let absent = "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm";
+        let message = pds
+            .get(&format!("/xrpc/com.atproto.sync.getBlocks?did={did}&cids={head}&cids={absent}"), None)
+            .await
+            .assert_error(400, "BlockNotFound");
+        assert!(message.contains(absent), "{message}");
+        // Another repo's block is not served.
+        let (bob, _, bob_cids) = account_with_posts(&pds, "bob.test", 1).await;
+        pds.get(&format!("/xrpc/com.atproto.sync.getBlocks?did={did}&cids={}", bob_cids[0].1), None)
+            .await
+            .assert_error(400, "BlockNotFound");
+        let reply = pds.get(&format!("/xrpc/com.atproto.sync.getBlocks?did={bob}&cids={}", bob_cids[0].1), None).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        // Not a CID; no cids at all.
+        pds.get(&format!("/xrpc/com.atproto.sync.getBlocks?did={did}&cids=nope"), None)
+            .await
+            .assert_error(400, "InvalidRequest");
+        pds.get(&format!("/xrpc/com.atproto.sync.getBlocks?did={did}"), None)
+            .await
+            .assert_error(400, "InvalidRequest");
+
+        // getCheckout: the whole repo, as getRepo.
+        let checkout = pds.get(&format!("/xrpc/com.atproto.sync.getCheckout?did={did}"), None).await;
+        assert_eq!(checkout.status, 200, "{}", checkout.text());
+        let (roots, blocks) = load_car(checkout.body.clone()).expect("CAR");
+        assert_eq!(roots.len(), 1);
+        assert_eq!(roots[0].to_string(), head);
+        let commit = Commit::from_cbor(blocks.get(&roots[0]).expect("commit")).expect("commit");
+        commit.verify(&signing_key(&did).await).expect("signature");
+        let mst = Mst::load(&blocks, commit.data).expect("MST");
+        assert_eq!(mst.entries(&blocks).expect("walk").len(), 3);
+        let checkout_cids: BTreeSet<String> = blocks.iter().map(|(c, _)| c.to_string()).collect();
+        assert_eq!(checkout_cids, block_cids_of(&pds, &did, None).await);
+    }
+
+    async fn unavailable_repos(backend: Backend) {
+        let pds = TestPds::start(Options::new(backend).with_plc()).await;
+        let (did, _, posts) = account_with_posts(&pds, "alice.test", 1).await;
+        let (rkey, cid) = posts[0].clone();
+        let paths = |did: &str| {
+            vec![
+                format!("/xrpc/com.atproto.sync.getLatestCommit?did={did}"),
+                format!("/xrpc/com.atproto.sync.getHead?did={did}"),
+                format!("/xrpc/com.atproto.sync.getRepo?did={did}"),
+                format!("/xrpc/com.atproto.sync.getCheckout?did={did}"),
+                format!("/xrpc/com.atproto.sync.getBlocks?did={did}&cids={cid}"),
+                format!("/xrpc/com.atproto.sync.getRecord?did={did}&collection={POST}&rkey={rkey}"),
+            ]
+        };
+        for path in paths(&did) {
+            assert_eq!(pds.get(&path, None).await.status, 200, "{path}");
+        }
+        for path in paths("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa") {
+            pds.get(&path, None).await.assert_error(400, "RepoNotFound");
+        }
+        let accounts = pds.state.store.accounts();
+        for (status, error, name) in [
+            (AccountStatus::Takendown, "RepoTakendown", "takendown"),
+            (AccountStatus::Deactivated, "RepoDeactivated", "deactivated"),
+        ] {
+            accounts.set_status(&did, status, None, None, Vec::new()).await.expect("set status");
+            for path in paths(&did) {
+                pds.get(&path, None).await.assert_error(400, error);
+            }
+            let repo_status = pds
+                .get(&format!("/xrpc/com.atproto.sync.getRepoStatus?did={did}"), None)
+                .await
+                .ok();
+            assert_eq!(repo_status["active"], false);
+            assert_eq!(repo_status["status"], name);
+        }
+        accounts
+            .set_status(&did, AccountStatus::Active, None, None, Vec::new())
+            .await
+            .expect("reactivate");
+        for path in paths(&did) {
+            assert_eq!(pds.get(&path, None).await.status, 200, "{path}");
+        }
+        accounts
+            .set_status(&did, AccountStatus::Deleted, None, None, Vec::new())
+            .await
+            .expect("delete");
+        for path in paths(&did) {
+            pds.get(&path, None).await.assert_error(400, "RepoNotFound");
+        }
+    }
+
+    async fn get_repo_during_writes_is_a_snapshot(backend: Backend) {
+        let pds = TestPds::start(Options::new(backend).with_plc()).await;
+        let (did, jwt, _) = account_with_posts(&pds, "alice.test", 40).await;
+        let key = signing_key(&did).await;
+        // Exports while another task keeps committing: each export is a
+        // complete, verifiable repo at the commit named in its header.
+        let writer = {
+            let (client, url, did, jwt) = (pds.client.clone(), pds.url.clone(), did.clone(), jwt.clone());
+            tokio::spawn(async move {
+                for i in 0..30 {
+                    let res = client
+                        .post(format!("{url}/xrpc/com.atproto.repo.createRecord"))
+                        .bearer_auth(&jwt)
+                        .json(&json!({"repo": did, "collection": POST, "record": {"$type": POST, "text": format!("during {i}"), "createdAt": "2024-01-01T00:00:00.000Z"}}))
+                        .send()
+                        .await
+                        .expect("write");
+                    assert_eq!(res.status(), 200);
+                }
+            })
+        };
+        let mut exports = 0;
+        let mut heads = BTreeSet::new();
+        while !writer.is_finished() || exports < 3 {
+            let reply = pds.get(&format!("/xrpc/com.atproto.sync.getRepo?did={did}"), None).await;
+            assert_eq!(reply.status, 200, "{}", reply.text());
+            let (roots, blocks) = load_car(reply.body.clone()).expect("a complete CAR");
+            let commit = Commit::from_cbor(blocks.get(&roots[0]).expect("commit")).expect("commit");
+            commit.verify(&key).expect("signature");
+            let mst = Mst::load(&blocks, commit.data).expect("MST");
+            let entries = mst.entries(&blocks).expect("every MST node present");
+            for (_, cid) in &entries {
+                assert!(blocks.get(cid).is_some(), "record block {cid} present");
+            }
+            // Exactly the snapshot: the commit, its nodes and its records.
+            let nodes = node_cids(&blocks, commit.data);
+            let records: BTreeSet<String> = entries.iter().map(|(_, c)| c.to_string()).collect();
+            assert_eq!(blocks.len(), 1 + nodes.len() + records.len());
+            heads.insert(roots[0].to_string());
+            exports += 1;
+        }
+        writer.await.expect("writer");
+        assert!(exports >= 3);
+        assert!(!heads.is_empty());
+    }
+
+    async fn crawlers_are_asked_once_per_interval_with_retries(backend: Backend) {
+        let steady = relay::Relay::start(0).await;
+        let flaky = relay::Relay::start(2).await;
+        let pds = TestPds::start(
+            Options::new(backend)
+                .with_plc()
+                .set("PDS_CRAWLERS", &format!("{},{}/", steady.url, flaky.url)),
+        )
+        .await;
+        account_with_posts(&pds, "alice.test", 5).await;
+        account_with_posts(&pds, "bob.test", 5).await;
+        // One request to the steady relay for all these commits; the flaky
+        // one answered 503 twice and is retried (after 1 s, then 2 s).
+        steady.wait_for(1).await;
+        flaky.wait_for(3).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        assert_eq!(steady.calls(), 1);
+        assert_eq!(flaky.calls(), 3);
+        for body in steady.bodies().into_iter().chain(flaky.bodies()) {
+            assert_eq!(body, json!({"hostname": "localhost"}));
+        }
+    }
+}
+
+/// A relay standing in for `PDS_CRAWLERS`: counts requestCrawl calls.
+mod relay {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::routing::post;
+    use axum::{Json, Router};
+    use serde_json::{json, Value};
+
+    #[derive(Clone)]
+    struct Shared {
+        failures: usize,
+        calls: Arc<AtomicUsize>,
+        bodies: Arc<Mutex<Vec<Value>>>,
+    }
+
+    pub struct Relay {
+        pub url: String,
+        shared: Shared,
+    }
+
+    async fn request_crawl(
+        State(s): State<Shared>,
+        Json(body): Json<Value>,
+    ) -> (StatusCode, Json<Value>) {
+        let n = s.calls.fetch_add(1, Ordering::SeqCst);
+        s.bodies.lock().expect("bodies").push(body);
+        if n < s.failures {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": "Unavailable", "message": "try later"})),
+            )
+        } else {
+            (StatusCode::OK, Json(json!({})))
+        }
+    }
+
+    impl Relay {
+        /// A relay answering its first `failures` requests with 503.
+        pub async fn start(failures: usize) -> Relay {
+            let shared = Shared {
+                failures,
+                calls: Arc::default(),
+                bodies: Arc::default(),
+            };
+            let app = Router::new()
+                .route("/xrpc/com.atproto.sync.requestCrawl", post(request_crawl))
+                .with_state(shared.clone());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let url = format!("http://{}", listener.local_addr().expect("addr"));
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            Relay { url, shared }
+        }
+
+        pub fn calls(&self) -> usize {
+            self.shared.calls.load(Ordering::SeqCst)
+        }
+
+        pub fn bodies(&self) -> Vec<Value> {
+            self.shared.bodies.lock().expect("bodies").clone()
+        }
+
+        pub async fn wait_for(&self, n: usize) {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while self.calls() < n {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{} of {n} requestCrawl calls",
+                    self.calls()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
     }
 }

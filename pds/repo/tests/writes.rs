@@ -27,6 +27,7 @@ both_backends!(
     conflicting_processes_retry,
     repo_car_and_record_proofs,
     identical_records_share_a_block,
+    repo_car_is_a_snapshot_across_commits,
 );
 
 fn writer(db: &TestDb) -> RepoWriter {
@@ -988,6 +989,68 @@ async fn repo_car_and_record_proofs(db: &TestDb) {
         if let Some(cid) = cid {
             assert!(pblocks.get(&cid).is_some(), "record block included");
         }
+    }
+}
+
+/// Commits landing after an export is opened (deleting the commit and the
+/// MST nodes they replace) do not change what the export sends: the
+/// repository at the commit it was opened at, complete.
+async fn repo_car_is_a_snapshot_across_commits(db: &TestDb) {
+    let w = writer(db);
+    let did = "did:plc:snapshot";
+    let k = account(&w, did).await;
+    let writes: Vec<Write> = (0..120)
+        .map(|i| {
+            create(
+                "com.example.item",
+                Some(&format!("k{i:04}")),
+                json(&format!(r#"{{"i": {i}}}"#)),
+            )
+        })
+        .collect();
+    let head = w
+        .apply_writes(did, &k, writes, None)
+        .await
+        .unwrap()
+        .commit
+        .unwrap();
+    let stream = w.get_repo_car(did, None).await.unwrap();
+    for round in 0..5 {
+        let writes = vec![
+            update(
+                "com.example.item",
+                &format!("k{:04}", round * 7),
+                json(r#"{"edited": true}"#),
+            ),
+            delete("com.example.item", &format!("k{:04}", round * 7 + 1)),
+            create(
+                "com.example.item",
+                None,
+                json(&format!(r#"{{"round": {round}}}"#)),
+            ),
+        ];
+        w.apply_writes(did, &k, writes, None).await.unwrap();
+    }
+    assert!(
+        db.store
+            .repo()
+            .get_block(did, &head.cid)
+            .await
+            .unwrap()
+            .is_none(),
+        "the exported commit was replaced and deleted"
+    );
+    let (roots, blocks) = load_car(collect(stream).await).expect("complete CAR");
+    assert_eq!(roots, vec![head.cid]);
+    let commit = Commit::from_cbor(blocks.get(&head.cid).unwrap()).unwrap();
+    commit.verify(&k.public_key()).unwrap();
+    let entries = Mst::load(&blocks, commit.data)
+        .unwrap()
+        .entries(&blocks)
+        .unwrap();
+    assert_eq!(entries.len(), 120);
+    for (key, cid) in &entries {
+        assert!(blocks.get(cid).is_some(), "record {key}");
     }
 }
 
