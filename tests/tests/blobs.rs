@@ -250,6 +250,7 @@ both_backends! {
         upload_ok(&pds, &jwt, "image/png", PNG).await;
         accounts.set_status(&did, AccountStatus::Takendown, Some("t-1"), None, vec![]).await.expect("takedown");
         get_blob(&pds, &did, &cid).await.assert_error(400, "RepoTakendown");
+        upload(&pds, &jwt, "image/png", PNG).await.assert_error(401, "AccountTakedown");
         pds.get(&format!("/xrpc/com.atproto.sync.listBlobs?did={did}"), None).await.assert_error(400, "RepoTakendown");
     }
 
@@ -426,6 +427,32 @@ both_backends! {
         assert_eq!(after, head);
     }
 
+    async fn import_accepts_the_did_documents_key(backend: Backend) {
+        // Migration: the CAR was signed by the old host's key, which the
+        // DID document names; the account's own key here differs.
+        let pds = start(backend, &[]).await;
+        let (did, jwt) = account(&pds, "alice").await;
+        let old_host = PrivateKey::generate(Algorithm::K256);
+        set_plc_signing_key(&pds, &did, &old_host).await;
+        let rkey = "3jzfcijpj2z2a";
+        let record = json!({"$type": POST, "text": "from the old host", "createdAt": "2024-01-01T00:00:00.000Z"});
+        let car = single_record_car(&did, &old_host, &format!("{POST}/{rkey}"), &record);
+        let res = import(&pds, &jwt, car).await;
+        assert_eq!(res.status, 200, "{}", res.text());
+        let got = pds.get(&format!("/xrpc/com.atproto.repo.getRecord?repo={did}&collection={POST}&rkey={rkey}"), None).await.ok();
+        assert_eq!(got["value"]["text"], "from the old host");
+        // The stored commit is the account's own, over the imported tree.
+        let export = pds.get(&format!("/xrpc/com.atproto.sync.getRepo?did={did}"), None).await;
+        let (roots, blocks) = load_car(export.body).expect("export CAR");
+        let commit = Commit::from_cbor(blocks.get(&roots[0]).expect("commit")).expect("commit");
+        commit.verify(&account_key(&pds, &did).await.public_key()).expect("re-signed");
+        assert!(commit.verify(&old_host.public_key()).is_err());
+        // A key that neither the DID document nor the account has: refused.
+        let stranger = PrivateKey::generate(Algorithm::K256);
+        let car = single_record_car(&did, &stranger, &format!("{POST}/{rkey}"), &record);
+        import(&pds, &jwt, car).await.assert_error(400, "InvalidRequest");
+    }
+
     async fn s3_blob_store(backend: Backend) {
         let moto = Moto::start().await;
         let bucket = "pds-blobs";
@@ -462,6 +489,60 @@ async fn import(pds: &TestPds, jwt: &str, car: Vec<u8>) -> Reply {
         .header("content-type", "application/vnd.ipld.car")
         .body(car);
     pds.request(req).await
+}
+
+/// A CAR of a repository holding one record at `key`, signed by `signer`.
+fn single_record_car(did: &str, signer: &PrivateKey, key: &str, record: &Value) -> Vec<u8> {
+    let value = atproto_types::data::Value::from_json(record).expect("record");
+    let record_bytes = atproto_types::data::to_dag_cbor(&value);
+    let record_cid = atproto_types::data::cid_for_dag_cbor(&record_bytes);
+    let mut blocks = atproto_types::repo::BlockMap::new();
+    let mut mst = atproto_types::repo::Mst::new();
+    mst.insert(&blocks, key, record_cid).expect("insert");
+    let committed = mst.commit(&blocks).expect("mst commit");
+    for (cid, bytes) in committed.new_blocks.iter() {
+        blocks.put(*cid, bytes.clone());
+    }
+    blocks.put(record_cid, record_bytes);
+    let commit = UnsignedCommit::new(
+        did.parse::<Did>().expect("did"),
+        committed.root,
+        Tid::now(),
+        None,
+    )
+    .sign(signer);
+    let (commit_cid, commit_bytes) = commit.to_block();
+    blocks.put(commit_cid, commit_bytes);
+    write_car(&[commit_cid], blocks.iter().map(|(c, b)| (c, &b[..])))
+}
+
+/// Points the DID document's `#atproto` key at `key` (a PLC update signed
+/// with the server's rotation key).
+async fn set_plc_signing_key(pds: &TestPds, did: &str, key: &PrivateKey) {
+    use atproto_types::data::{cid_for_dag_cbor, to_dag_cbor, Value as Data};
+    use base64::Engine;
+    let last: Value = pds
+        .client
+        .get(format!("{}/{did}/log/last", pds_tests::plc_url()))
+        .send()
+        .await
+        .expect("PLC log")
+        .json()
+        .await
+        .expect("last op");
+    let prev = cid_for_dag_cbor(&to_dag_cbor(&Data::from_json(&last).expect("op")));
+    let mut op = last.clone();
+    let obj = op.as_object_mut().expect("op object");
+    obj.remove("sig");
+    obj.insert("prev".into(), json!(prev.to_string()));
+    obj.insert(
+        "verificationMethods".into(),
+        json!({"atproto": key.did_key()}),
+    );
+    let unsigned = Data::from_json(&op).expect("op");
+    let sig = pds.state.plc_rotation_key.sign(&to_dag_cbor(&unsigned));
+    op["sig"] = json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig));
+    pds.state.plc.submit(did, &op).await.expect("PLC update");
 }
 
 /// The account's signing key, from the server's state.

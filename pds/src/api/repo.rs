@@ -7,7 +7,7 @@
 //! "Could not find repo", a deactivated one 400 "Account is deactivated",
 //! another account's repo 401 `AuthenticationRequired`.
 
-use atproto_types::crypto::{PrivateKey, PublicKey};
+use atproto_types::crypto::{Algorithm, PrivateKey, PublicKey};
 use atproto_types::data::{Blob, BlobRef, Cid, Value};
 use atproto_types::lex::Nullable;
 use atproto_types::lexicons::com::atproto::repo::defs::CommitMeta;
@@ -100,8 +100,18 @@ async fn did_doc_key(state: &AppState, did: &str) -> Option<PublicKey> {
                 .as_str()
                 .is_some_and(|id| id == "#atproto" || id == format!("{did}#atproto"))
         })
-        .and_then(|m| m["publicKeyMultibase"].as_str())
-        .and_then(|k| PublicKey::from_multibase(k).ok())
+        .and_then(|m| {
+            let key = m["publicKeyMultibase"].as_str()?;
+            // `Multikey`, or a legacy type naming the curve (with a bare
+            // multibase point), as older directories serve.
+            match m["type"]
+                .as_str()
+                .and_then(Algorithm::from_legacy_verification_method_type)
+            {
+                Some(alg) => PublicKey::parse_with_algorithm(alg, key).ok(),
+                None => PublicKey::from_multibase(key).ok(),
+            }
+        })
 }
 
 fn parse_cid<E>(s: &CidString, field: &str) -> Result<Cid, XrpcError<E>> {
