@@ -437,8 +437,14 @@ both_backends! {
         let rkey = "3jzfcijpj2z2a";
         let record = json!({"$type": POST, "text": "from the old host", "createdAt": "2024-01-01T00:00:00.000Z"});
         let car = single_record_car(&did, &old_host, &format!("{POST}/{rkey}"), &record);
+        // A migrating account is deactivated until the move is done.
+        let accounts = pds.state.store.accounts();
+        accounts.set_status(&did, AccountStatus::Deactivated, None, None, vec![]).await.expect("deactivate");
         let res = import(&pds, &jwt, car).await;
         assert_eq!(res.status, 200, "{}", res.text());
+        let missing = pds.get("/xrpc/com.atproto.repo.listMissingBlobs", Some(&jwt)).await.ok();
+        assert_eq!(missing["blobs"], json!([]));
+        accounts.set_status(&did, AccountStatus::Active, None, None, vec![]).await.expect("activate");
         let got = pds.get(&format!("/xrpc/com.atproto.repo.getRecord?repo={did}&collection={POST}&rkey={rkey}"), None).await.ok();
         assert_eq!(got["value"]["text"], "from the old host");
         // The stored commit is the account's own, over the imported tree.
