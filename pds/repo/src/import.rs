@@ -257,3 +257,131 @@ impl RepoWriter {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use atproto_crypto::Algorithm;
+    use atproto_repo::car::write_car;
+    use atproto_repo::BlockMap;
+    use atproto_syntax::Tid;
+
+    use super::*;
+
+    const DID: &str = "did:plc:importimportimportimport";
+
+    /// A repository CAR with `records` (key, text), signed by `key`; `drop`
+    /// leaves one block out.
+    fn car(did: &str, key: &PrivateKey, records: &[(&str, &str)], drop: Option<&str>) -> Bytes {
+        let mut blocks = BlockMap::new();
+        let mut mst = Mst::new();
+        let mut dropped = None;
+        for (k, text) in records {
+            let json = serde_json::json!({"$type": "app.bsky.feed.post", "text": text,
+                "createdAt": "2024-01-01T00:00:00.000Z"});
+            let value = Value::from_json(&json).expect("record");
+            let cid = blocks.put_cbor(atproto_data::to_dag_cbor(&value));
+            if drop == Some(*k) {
+                dropped = Some(cid);
+            }
+            mst.insert(&blocks, k, cid).expect("insert");
+        }
+        let committed = mst.commit(&blocks).expect("commit");
+        for (cid, bytes) in committed.new_blocks.iter() {
+            blocks.put(*cid, bytes.clone());
+        }
+        if let Some(c) = dropped {
+            blocks.remove(&c);
+        }
+        let commit = UnsignedCommit::new(
+            Did::from_str(did).expect("did"),
+            committed.root,
+            Tid::now(),
+            None,
+        )
+        .sign(key);
+        let (cid, bytes) = commit.to_block();
+        blocks.put(cid, bytes);
+        Bytes::from(write_car(&[cid], blocks.iter().map(|(c, b)| (c, &b[..]))))
+    }
+
+    fn err(r: Result<CheckedImport>) -> String {
+        match r {
+            Err(RepoWriteError::InvalidRequest(m)) => m,
+            Err(other) => panic!("not InvalidRequest: {other}"),
+            Ok(_) => panic!("accepted"),
+        }
+    }
+
+    #[test]
+    fn accepts_a_complete_signed_repo() {
+        let key = PrivateKey::generate(Algorithm::K256);
+        let other = PrivateKey::generate(Algorithm::P256);
+        let records = [
+            ("app.bsky.feed.post/3jzfcijpj2z2a", "one"),
+            ("app.bsky.feed.post/3jzfcijpj2z2b", "two"),
+        ];
+        let ok = check_car(
+            DID,
+            car(DID, &key, &records, None),
+            &[other.public_key(), key.public_key()],
+        )
+        .expect("valid");
+        assert_eq!(ok.records.len(), 2);
+        assert_eq!(ok.records[0].rkey, "3jzfcijpj2z2a");
+        // Every block stored is one the tree reaches: the MST node(s) and
+        // the two records.
+        assert!(ok.blocks.len() >= 3);
+        assert!(ok.blocks.iter().any(|(c, _)| *c == ok.data));
+        // An empty repository is fine too.
+        let empty = check_car(DID, car(DID, &key, &[], None), &[key.public_key()]).expect("empty");
+        assert!(empty.records.is_empty());
+    }
+
+    #[test]
+    fn refuses_bad_imports() {
+        let key = PrivateKey::generate(Algorithm::K256);
+        let records = [("app.bsky.feed.post/3jzfcijpj2z2a", "one")];
+        let m = err(check_car(
+            DID,
+            car(DID, &key, &records, None),
+            &[PrivateKey::generate(Algorithm::K256).public_key()],
+        ));
+        assert!(m.contains("signature"), "{m}");
+        let m = err(check_car(
+            "did:plc:someoneelsesomeoneelse12",
+            car(DID, &key, &records, None),
+            &[key.public_key()],
+        ));
+        assert!(m.contains(DID), "{m}");
+        let m = err(check_car(
+            DID,
+            car(DID, &key, &records, Some(records[0].0)),
+            &[key.public_key()],
+        ));
+        assert!(m.contains("Missing record block"), "{m}");
+        let m = err(check_car(
+            DID,
+            car(DID, &key, &[("not-a-collection/x", "bad key")], None),
+            &[key.public_key()],
+        ));
+        assert!(m.contains("Invalid record key"), "{m}");
+        let m = err(check_car(
+            DID,
+            Bytes::from_static(b"not a car"),
+            &[key.public_key()],
+        ));
+        assert!(m.contains("Invalid CAR"), "{m}");
+    }
+
+    #[test]
+    fn finds_blob_refs() {
+        let link = "bafkreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm";
+        let json = serde_json::json!({"a": [{"$type": "blob", "ref": {"$link": link},
+            "mimeType": "image/png", "size": 3}], "b": {"$type": "blob",
+            "ref": {"$link": link}, "mimeType": "image/png", "size": 3}});
+        let mut out = Vec::new();
+        blob_cids(&Value::from_json(&json).expect("value"), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].to_string(), link);
+    }
+}
