@@ -1,6 +1,13 @@
 //! `com.atproto.repo`: record writes (createRecord, putRecord,
 //! deleteRecord, applyWrites) through [`pds_repo::RepoWriter`], and record
-//! reads (getRecord, listRecords) from the store's record index.
+//! reads (getRecord, listRecords) from the store's record index; blobs
+//! (uploadBlob, listMissingBlobs; see [`crate::api::blobs`]) and whole-repo
+//! import (importRepo, see `pds_repo`'s import module).
+//!
+//! Blobs a record references are checked before the write (uploaded by the
+//! account and not taken down: `BlobNotFound`; the reference's `mimeType`
+//! and `size` are the stored blob's: `InvalidMimeType`, `InvalidSize`); a
+//! blob whose last reference a commit removes is deleted with it.
 //!
 //! Writes follow the reference PDS: the repo is resolved (DID or handle,
 //! deactivated accounts included); an unknown repo is 400 `InvalidRequest`

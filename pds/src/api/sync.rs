@@ -1,9 +1,12 @@
 //! `com.atproto.sync`: getLatestCommit, getRepoStatus, getRepo (streamed
-//! CAR), getRecord (proof CAR), listRepos.
+//! CAR), getRecord (proof CAR), listRepos, getBlob (streamed, with headers
+//! that keep browsers from rendering it), listBlobs (blobs referenced by
+//! records, optionally since a rev).
 //!
 //! Repo availability as the reference's `assertRepoAvailability`: an
 //! unknown (or deleted) account is 400 `RepoNotFound`, a taken-down one
-//! `RepoTakendown`, a deactivated one `RepoDeactivated`.
+//! `RepoTakendown`, a deactivated one `RepoDeactivated` (getBlob and
+//! listBlobs let the account itself through).
 
 use atproto_types::data::Cid;
 use atproto_types::lexicons::com::atproto::sync::{
