@@ -198,10 +198,10 @@ pub async fn check_record_blobs<'a, E>(
 
 /// Deletes the blobs (metadata and bytes) whose last reference a commit
 /// removed, as the reference does. Each is re-checked under its row lock,
-/// so a blob referenced again meanwhile stays. Failures are logged: the
-/// orphan sweep retries them later.
-pub async fn delete_unreferenced(state: &AppState, did: &str, cids: &[Cid]) {
-    let cutoff = pds_store::now_ms();
+/// so a blob referenced again meanwhile stays, and so does one uploaded
+/// (again) after `cutoff`, the time the write started. Failures are
+/// logged: the orphan sweep retries them later.
+pub async fn delete_unreferenced(state: &AppState, did: &str, cids: &[Cid], cutoff: i64) {
     for cid in cids {
         if let Err(e) = state
             .store

@@ -160,13 +160,14 @@ async fn apply<E>(
     writes: Vec<Write>,
     swap_commit: Option<Cid>,
 ) -> Result<CommitOutcome, XrpcError<E>> {
+    let started = pds_store::now_ms();
     let outcome = state
         .repo
         .apply_writes(did, key, writes, swap_commit)
         .await
         .map_err(write_error)?;
     if let Some(commit) = &outcome.commit {
-        blobs::delete_unreferenced(state, did, &commit.unreferenced_blobs).await;
+        blobs::delete_unreferenced(state, did, &commit.unreferenced_blobs, started).await;
     }
     Ok(outcome)
 }
@@ -459,6 +460,7 @@ impl ComAtprotoRepo for AppState {
         // At most the import limit in memory: the whole repository is
         // verified before anything is written.
         let car = req.input.collect().await.map_err(XrpcError::widen)?;
+        let started = pds_store::now_ms();
         let key = signing_key(self, &did).await?;
         let mut trusted = vec![key.public_key()];
         trusted.extend(did_doc_key(self, &did).await);
@@ -467,7 +469,7 @@ impl ComAtprotoRepo for AppState {
             .import_repo(&did, &key, car, &trusted)
             .await
             .map_err(write_error)?;
-        blobs::delete_unreferenced(self, &did, &outcome.commit.unreferenced_blobs).await;
+        blobs::delete_unreferenced(self, &did, &outcome.commit.unreferenced_blobs, started).await;
         tracing::info!(
             %did,
             records = outcome.records,
