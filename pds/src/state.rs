@@ -19,6 +19,9 @@ use crate::plc::PlcClient;
 /// Largest JSON request body (the reference's 150 KiB).
 pub const JSON_BODY_LIMIT: usize = 150 * 1024;
 
+/// Largest `com.atproto.repo.importRepo` CAR (at least the blob limit).
+pub const IMPORT_BODY_LIMIT: u64 = 100 * 1024 * 1024;
+
 /// Cheap to clone: one `Arc`.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -60,10 +63,15 @@ impl Deref for AppState {
 }
 
 impl XrpcState for AppState {
-    fn body_limits(&self, _nsid: &'static str) -> BodyLimits {
+    fn body_limits(&self, nsid: &'static str) -> BodyLimits {
+        let binary = if nsid == "com.atproto.repo.importRepo" {
+            self.config.blob_upload_limit.max(IMPORT_BODY_LIMIT)
+        } else {
+            self.config.blob_upload_limit
+        };
         BodyLimits {
             json: JSON_BODY_LIMIT,
-            binary: self.config.blob_upload_limit,
+            binary,
         }
     }
 }

@@ -29,12 +29,14 @@ mod cache;
 mod error;
 pub mod events;
 mod gc;
+mod import;
 mod prepare;
 pub mod reads;
 mod writer;
 
 pub use cache::{BlockCache, CacheStats, DEFAULT_CACHE_BYTES};
 pub use error::{RepoWriteError, Result};
+pub use import::ImportOutcome;
 pub use prepare::{ValidationStatus, Write};
 pub use writer::{
     CommitInfo, CommitOutcome, GenesisCommit, RepoWriter, RepoWriterConfig, WriteResult,

@@ -221,6 +221,14 @@ impl RepoWriter {
         }
     }
 
+    /// A fresh rev, after `current` (the repository's rev) if given.
+    pub(crate) fn next_rev_after(&self, current: Option<&str>) -> Tid {
+        if let Some(rev) = current {
+            self.observe_rev(rev);
+        }
+        self.clock.next()
+    }
+
     fn observe_rev(&self, rev: &str) {
         if let Ok(t) = Tid::from_str(rev) {
             // A rev too far in the future to count past is left unobserved;

@@ -8,6 +8,7 @@ use axum::Router;
 use crate::state::AppState;
 
 mod account;
+pub mod blobs;
 pub mod repo;
 pub mod server;
 pub mod sync;

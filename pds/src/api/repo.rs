@@ -1,27 +1,35 @@
 //! `com.atproto.repo`: record writes (createRecord, putRecord,
 //! deleteRecord, applyWrites) through [`pds_repo::RepoWriter`], and record
-//! reads (getRecord, listRecords) from the store's record index.
+//! reads (getRecord, listRecords) from the store's record index; blobs
+//! (uploadBlob, listMissingBlobs; see [`crate::api::blobs`]) and whole-repo
+//! import (importRepo, see `pds_repo`'s import module).
+//!
+//! Blobs a record references are checked before the write (uploaded by the
+//! account and not taken down: `BlobNotFound`; the reference's `mimeType`
+//! and `size` are the stored blob's: `InvalidMimeType`, `InvalidSize`); a
+//! blob whose last reference a commit removes is deleted with it.
 //!
 //! Writes follow the reference PDS: the repo is resolved (DID or handle,
 //! deactivated accounts included); an unknown repo is 400 `InvalidRequest`
 //! "Could not find repo", a deactivated one 400 "Account is deactivated",
 //! another account's repo 401 `AuthenticationRequired`.
 
-use atproto_types::crypto::PrivateKey;
-use atproto_types::data::{Cid, Value};
+use atproto_types::crypto::{Algorithm, PrivateKey, PublicKey};
+use atproto_types::data::{Blob, BlobRef, Cid, Value};
 use atproto_types::lex::Nullable;
 use atproto_types::lexicons::com::atproto::repo::defs::CommitMeta;
 use atproto_types::lexicons::com::atproto::repo::{
-    apply_writes, create_record, delete_record, describe_repo, get_record, list_records,
-    put_record, ComAtprotoRepo,
+    apply_writes, create_record, delete_record, describe_repo, get_record, import_repo,
+    list_missing_blobs, list_records, put_record, upload_blob, ComAtprotoRepo,
 };
 use atproto_types::syntax::{AtIdentifier, AtUri, CidString};
 use atproto_types::xrpc::http::StatusCode;
-use atproto_types::xrpc::{NoAuth, NotImplemented, XrpcError, XrpcRequest};
+use atproto_types::xrpc::{BinaryInput, NoAuth, XrpcError, XrpcRequest};
 use pds_repo::{CommitOutcome, RepoWriteError, ValidationStatus, Write};
 use pds_store::{Account, AccountStatus};
 
-use crate::auth::AccessStandard;
+use crate::api::blobs;
+use crate::auth::{AccessFullDeactivatedOk, AccessStandard, AccessStandardDeactivatedOk};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -63,18 +71,54 @@ async fn writable<E>(
             Some("Account has been taken down".into()),
         ));
     }
+    let key = signing_key(state, &account.did).await?;
+    Ok((account.did, key))
+}
+
+/// The account's decrypted repository signing key.
+async fn signing_key(state: &AppState, did: &str) -> Result<PrivateKey, ApiError> {
     let sealed = state
         .store
         .accounts()
-        .signing_key(&account.did)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| ApiError::Internal(format!("no signing key for {}", account.did)))?;
-    let key = state
-        .key_cipher
-        .open(&account.did, &sealed)
-        .map_err(ApiError::from)?;
-    Ok((account.did, key))
+        .signing_key(did)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("no signing key for {did}")))?;
+    Ok(state.key_cipher.open(did, &sealed)?)
+}
+
+/// The `#atproto` verification key of the account's DID document, if it
+/// resolves (did:plc only).
+async fn did_doc_key(state: &AppState, did: &str) -> Option<PublicKey> {
+    if !did.starts_with("did:plc:") {
+        return None;
+    }
+    let doc = match state.plc.resolve(did).await {
+        Ok(doc) => doc?,
+        Err(e) => {
+            tracing::warn!(%did, error = %e, "could not resolve the DID document of an import");
+            return None;
+        }
+    };
+    doc["verificationMethod"]
+        .as_array()?
+        .iter()
+        .find(|m| {
+            m["id"]
+                .as_str()
+                .is_some_and(|id| id == "#atproto" || id == format!("{did}#atproto"))
+        })
+        .and_then(|m| {
+            let key = m["publicKeyMultibase"].as_str()?;
+            // `Multikey`, or a legacy type naming the curve (with a bare
+            // multibase point), as older directories serve.
+            match m["type"]
+                .as_str()
+                .and_then(Algorithm::from_legacy_verification_method_type)
+            {
+                Some(alg) => PublicKey::parse_with_algorithm(alg, key).ok(),
+                None => PublicKey::from_multibase(key).ok(),
+            }
+        })
 }
 
 fn parse_cid<E>(s: &CidString, field: &str) -> Result<Cid, XrpcError<E>> {
@@ -116,11 +160,16 @@ async fn apply<E>(
     writes: Vec<Write>,
     swap_commit: Option<Cid>,
 ) -> Result<CommitOutcome, XrpcError<E>> {
-    state
+    let started = pds_store::now_ms();
+    let outcome = state
         .repo
         .apply_writes(did, key, writes, swap_commit)
         .await
-        .map_err(write_error)
+        .map_err(write_error)?;
+    if let Some(commit) = &outcome.commit {
+        blobs::delete_unreferenced(state, did, &commit.unreferenced_blobs, started).await;
+    }
+    Ok(outcome)
 }
 
 fn internal<E>(what: &str, e: impl std::fmt::Display) -> XrpcError<E> {
@@ -202,11 +251,11 @@ impl ComAtprotoRepo for AppState {
     type DeleteRecordAuth = AccessStandard;
     type DescribeRepoAuth = NoAuth;
     type GetRecordAuth = NoAuth;
-    type ImportRepoAuth = NotImplemented;
-    type ListMissingBlobsAuth = NotImplemented;
+    type ImportRepoAuth = AccessFullDeactivatedOk;
+    type ListMissingBlobsAuth = AccessStandardDeactivatedOk;
     type ListRecordsAuth = NoAuth;
     type PutRecordAuth = AccessStandard;
-    type UploadBlobAuth = NotImplemented;
+    type UploadBlobAuth = AccessStandardDeactivatedOk;
 
     async fn create_record(
         &self,
@@ -216,6 +265,7 @@ impl ComAtprotoRepo for AppState {
         let input = req.input;
         let (did, key) = writable(self, &auth, &input.repo).await?;
         let swap_commit = opt_cid(&input.swap_commit, "swapCommit")?;
+        blobs::check_record_blobs(self, &did, [&input.record]).await?;
         let write = Write::Create {
             collection: input.collection.as_str().to_owned(),
             rkey: input.rkey.map(|k| k.as_str().to_owned()),
@@ -246,6 +296,7 @@ impl ComAtprotoRepo for AppState {
             Some(Nullable::Null) => Some(None),
             Some(Nullable::Value(c)) => Some(Some(parse_cid(c, "swapRecord")?)),
         };
+        blobs::check_record_blobs(self, &did, [&input.record]).await?;
         let write = Write::Update {
             collection: input.collection.as_str().to_owned(),
             rkey: input.rkey.as_str().to_owned(),
@@ -299,6 +350,16 @@ impl ComAtprotoRepo for AppState {
         let (did, key) = writable(self, &auth, &input.repo).await?;
         let swap_commit = opt_cid(&input.swap_commit, "swapCommit")?;
         let validate = input.validate;
+        blobs::check_record_blobs(
+            self,
+            &did,
+            input.writes.iter().filter_map(|w| match w {
+                apply_writes::InputWrites::Create(c) => Some(&c.value),
+                apply_writes::InputWrites::Update(u) => Some(&u.value),
+                apply_writes::InputWrites::Delete(_) => None,
+            }),
+        )
+        .await?;
         let kinds: Vec<u8> = input
             .writes
             .iter()
@@ -364,6 +425,112 @@ impl ComAtprotoRepo for AppState {
         Ok(apply_writes::Output {
             commit: commit_meta(&outcome)?,
             results: Some(results),
+            extra_data: Default::default(),
+        })
+    }
+
+    async fn upload_blob(
+        &self,
+        auth: AccessStandardDeactivatedOk,
+        req: XrpcRequest<upload_blob::Params, BinaryInput>,
+    ) -> Result<upload_blob::Output, XrpcError<upload_blob::Error>> {
+        let meta = blobs::upload(self, &auth.did, req.input).await?;
+        if meta.takedown_ref.is_some() {
+            return Err(XrpcError::invalid_request(
+                "Blob has been takendown, cannot re-upload",
+            ));
+        }
+        Ok(upload_blob::Output {
+            blob: BlobRef::Blob(Blob {
+                r#ref: meta.cid,
+                mime_type: meta.mime_type,
+                size: meta.size,
+                extra: Default::default(),
+            }),
+            extra_data: Default::default(),
+        })
+    }
+
+    async fn import_repo(
+        &self,
+        auth: AccessFullDeactivatedOk,
+        req: XrpcRequest<import_repo::Params, BinaryInput>,
+    ) -> Result<(), XrpcError<import_repo::Error>> {
+        let did = auth.did;
+        // At most the import limit in memory: the whole repository is
+        // verified before anything is written.
+        let car = req.input.collect().await.map_err(XrpcError::widen)?;
+        let started = pds_store::now_ms();
+        let key = signing_key(self, &did).await?;
+        let mut trusted = vec![key.public_key()];
+        trusted.extend(did_doc_key(self, &did).await);
+        let outcome = self
+            .repo
+            .import_repo(&did, &key, car, &trusted)
+            .await
+            .map_err(write_error)?;
+        blobs::delete_unreferenced(self, &did, &outcome.commit.unreferenced_blobs, started).await;
+        tracing::info!(
+            %did,
+            records = outcome.records,
+            removed = outcome.removed_records,
+            rev = %outcome.commit.rev,
+            "repository imported"
+        );
+        Ok(())
+    }
+
+    async fn list_missing_blobs(
+        &self,
+        auth: AccessStandardDeactivatedOk,
+        req: XrpcRequest<list_missing_blobs::Params, ()>,
+    ) -> Result<list_missing_blobs::Output, XrpcError<list_missing_blobs::Error>> {
+        let p = req.params;
+        let limit = p.limit.unwrap_or(500);
+        if !(1..=1000).contains(&limit) {
+            return Err(XrpcError::invalid_request(format!(
+                "limit must be between 1 and 1000, got {limit}"
+            )));
+        }
+        let after = p
+            .cursor
+            .as_deref()
+            .map(|c| {
+                Cid::try_from(c)
+                    .map_err(|_| XrpcError::invalid_request(format!("Invalid cursor: {c}")))
+            })
+            .transpose()?;
+        let missing = self
+            .store
+            .blobs()
+            .list_missing(
+                &auth.did,
+                after.as_ref(),
+                u32::try_from(limit).unwrap_or(500),
+            )
+            .await
+            .map_err(ApiError::from)?;
+        let cursor = missing.last().map(|m| m.cid.to_string());
+        let blobs = missing
+            .into_iter()
+            .map(|m| {
+                Ok(list_missing_blobs::RecordBlob {
+                    cid: m
+                        .cid
+                        .to_string()
+                        .parse()
+                        .map_err(|e| internal("blob cid", e))?,
+                    record_uri: m
+                        .record_uri
+                        .parse()
+                        .map_err(|e| internal("record uri", e))?,
+                    extra_data: Default::default(),
+                })
+            })
+            .collect::<Result<Vec<_>, XrpcError<list_missing_blobs::Error>>>()?;
+        Ok(list_missing_blobs::Output {
+            blobs,
+            cursor,
             extra_data: Default::default(),
         })
     }

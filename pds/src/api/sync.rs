@@ -1,17 +1,21 @@
 //! `com.atproto.sync`: getLatestCommit, getRepoStatus, getRepo (streamed
-//! CAR), getRecord (proof CAR), getBlocks, listRepos, and the deprecated
-//! getHead and getCheckout.
+//! CAR), getRecord (proof CAR), getBlocks, listRepos, the deprecated
+//! getHead and getCheckout, getBlob (streamed, with headers that keep
+//! browsers from rendering it), listBlobs (blobs referenced by records,
+//! optionally since a rev).
 //!
 //! Repo availability as the reference's `assertRepoAvailability`: an
 //! unknown (or deleted) account is 400 `RepoNotFound`, a taken-down one
-//! `RepoTakendown`, a deactivated one `RepoDeactivated`.
+//! `RepoTakendown`, a deactivated one `RepoDeactivated` (getBlob and
+//! listBlobs let the account itself through).
 
 use atproto_types::data::Cid;
 use atproto_types::lexicons::com::atproto::sync::{
-    get_blocks, get_checkout, get_head, get_latest_commit, get_record, get_repo, get_repo_status,
-    list_repos, subscribe_repos, ComAtprotoSync,
+    get_blob, get_blocks, get_checkout, get_head, get_latest_commit, get_record, get_repo,
+    get_repo_status, list_blobs, list_repos, subscribe_repos, ComAtprotoSync,
 };
 use atproto_types::repo::car::write_car;
+use atproto_types::xrpc::http::header::{self, HeaderValue};
 use atproto_types::xrpc::http::StatusCode;
 use atproto_types::xrpc::{
     BinaryOutput, NoAuth, NotImplemented, Response, WebSocketUpgrade, XrpcError, XrpcRequest,
@@ -20,6 +24,7 @@ use axum::body::Body;
 use pds_repo::RepoWriteError;
 use pds_store::{Account, AccountStatus};
 
+use crate::auth::OptionalAccess;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -59,6 +64,31 @@ async fn available<E>(state: &AppState, did: &str) -> Result<Account, XrpcError<
     }
 }
 
+/// [`available`], except that the account itself may read its own repo in
+/// any state but deleted (the reference's `isUserOrAdmin` bypass).
+async fn available_to<E>(
+    state: &AppState,
+    did: &str,
+    viewer: &OptionalAccess,
+) -> Result<Account, XrpcError<E>> {
+    if viewer.0.as_ref().is_some_and(|t| t.did == did) {
+        return state
+            .store
+            .accounts()
+            .get(did)
+            .await
+            .map_err(ApiError::from)?
+            .filter(|a| a.status != AccountStatus::Deleted)
+            .ok_or_else(|| {
+                bad(
+                    "RepoNotFound",
+                    format!("Could not find repo for DID: {did}"),
+                )
+            });
+    }
+    available(state, did).await
+}
+
 fn repo_error<E>(e: RepoWriteError) -> XrpcError<E> {
     match e {
         RepoWriteError::RepoNotFound(did) => bad(
@@ -79,7 +109,7 @@ fn status_name(status: AccountStatus) -> (bool, Option<&'static str>) {
 }
 
 impl ComAtprotoSync for AppState {
-    type GetBlobAuth = NotImplemented;
+    type GetBlobAuth = OptionalAccess;
     type GetBlocksAuth = NoAuth;
     type GetCheckoutAuth = NoAuth;
     type GetHeadAuth = NoAuth;
@@ -88,7 +118,7 @@ impl ComAtprotoSync for AppState {
     type GetRecordAuth = NoAuth;
     type GetRepoAuth = NoAuth;
     type GetRepoStatusAuth = NoAuth;
-    type ListBlobsAuth = NotImplemented;
+    type ListBlobsAuth = OptionalAccess;
     type ListHostsAuth = NotImplemented;
     type ListReposAuth = NoAuth;
     type ListReposByCollectionAuth = NotImplemented;
@@ -289,6 +319,100 @@ impl ComAtprotoSync for AppState {
             );
         }
         Ok(BinaryOutput::car(car))
+    }
+
+    async fn get_blob(
+        &self,
+        auth: OptionalAccess,
+        req: XrpcRequest<get_blob::Params, ()>,
+    ) -> Result<BinaryOutput, XrpcError<get_blob::Error>> {
+        let p = req.params;
+        let did = p.did.as_str();
+        available_to(self, did, &auth).await?;
+        let cid = Cid::try_from(p.cid.as_str())
+            .map_err(|_| XrpcError::invalid_request(format!("Invalid CID: {}", p.cid.as_str())))?;
+        let not_found =
+            || XrpcError::from(get_blob::Error::BlobNotFound).with_message("Blob not found");
+        let meta = self
+            .store
+            .blobs()
+            .get_meta(did, &cid)
+            .await
+            .map_err(ApiError::from)?
+            .filter(|m| m.takedown_ref.is_none())
+            .ok_or_else(not_found)?;
+        let read = self
+            .blobstore
+            .get(did, &cid)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(not_found)?;
+        let mut out = BinaryOutput::new(
+            &meta.mime_type,
+            Body::from_stream(tokio_util::io::ReaderStream::new(read.reader)),
+        );
+        let headers = &mut out.headers;
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(read.size));
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{cid}\"")) {
+            headers.insert(header::CONTENT_DISPOSITION, v);
+        }
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; sandbox"),
+        );
+        Ok(out)
+    }
+
+    async fn list_blobs(
+        &self,
+        auth: OptionalAccess,
+        req: XrpcRequest<list_blobs::Params, ()>,
+    ) -> Result<list_blobs::Output, XrpcError<list_blobs::Error>> {
+        let p = req.params;
+        let did = p.did.as_str();
+        available_to(self, did, &auth).await?;
+        let limit = p.limit.unwrap_or(500);
+        if !(1..=1000).contains(&limit) {
+            return Err(XrpcError::invalid_request(format!(
+                "limit must be between 1 and 1000, got {limit}"
+            )));
+        }
+        let after = p
+            .cursor
+            .as_deref()
+            .map(|c| {
+                Cid::try_from(c)
+                    .map_err(|_| XrpcError::invalid_request(format!("Invalid cursor: {c}")))
+            })
+            .transpose()?;
+        // Blobs referenced by records (written after `since`), as the
+        // reference: uploaded but unreferenced blobs are not listed.
+        let since = p.since.as_ref().map(|t| t.as_str()).unwrap_or("");
+        let cids = self
+            .store
+            .blobs()
+            .list_referenced_since(
+                did,
+                since,
+                after.as_ref(),
+                u32::try_from(limit).unwrap_or(500),
+            )
+            .await
+            .map_err(ApiError::from)?;
+        let cursor = cids.last().map(|c| c.to_string());
+        let cids = cids
+            .iter()
+            .map(|c| c.to_string().parse().map_err(|e| internal("blob cid", e)))
+            .collect::<Result<Vec<_>, XrpcError<list_blobs::Error>>>()?;
+        Ok(list_blobs::Output {
+            cids,
+            cursor,
+            extra_data: Default::default(),
+        })
     }
 
     async fn list_repos(
