@@ -902,6 +902,26 @@ impl Accounts<'_> {
         }))
     }
 
+    /// The most recently reserved key for `did` (reserveSigningKey answers
+    /// the same key on a repeat call).
+    pub async fn reserved_key_for_did(&self, did: &str) -> Result<Option<ReservedKey>> {
+        let row: Option<(String, Option<String>, Vec<u8>, i64)> =
+            on_pool!(self.pool(), |p| sqlx::query_as(
+                "SELECT key_did, did, private_key_ciphertext, created_at \
+                 FROM reserved_signing_key WHERE did = $1 \
+                 ORDER BY created_at DESC, key_did LIMIT 1"
+            )
+            .bind(did)
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.map(|r| ReservedKey {
+            key_did: r.0,
+            did: r.1,
+            private_key_ciphertext: r.2,
+            created_at: r.3,
+        }))
+    }
+
     /// Removes and returns a reserved key (single use).
     pub async fn take_reserved_key(&self, key_did: &str) -> Result<Option<ReservedKey>> {
         let row: Option<(String, Option<String>, Vec<u8>, i64)> =
@@ -932,6 +952,17 @@ impl Accounts<'_> {
     }
 
     // ---- preferences ----
+
+    /// How many preferences the account has stored, in all namespaces.
+    pub async fn preference_count(&self, did: &str) -> Result<u64> {
+        let n: i64 = on_pool!(self.pool(), |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM preference WHERE did = $1"
+        )
+        .bind(did)
+        .fetch_one(p)
+        .await)?;
+        crate::db::u64_from_i64(n, "count")
+    }
 
     /// The preferences whose namespace is `namespace`, in stored order.
     pub async fn get_preferences(&self, did: &str, namespace: &str) -> Result<Vec<Preference>> {
