@@ -8,8 +8,12 @@ use axum::Router;
 use crate::state::AppState;
 
 mod account;
+pub mod account_status;
+pub mod app_password;
+pub mod email;
 pub mod repo;
 pub mod server;
+pub mod signing;
 pub mod sync;
 
 /// Every mounted XRPC route.
