@@ -8,6 +8,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use atproto_types::crypto::{Algorithm, PublicKey};
+use pds_store::TokenPurpose;
 use pds_tests::{both_backends, jwt_claims, mail_token, Backend, Options, TestPds, ADMIN_PASSWORD};
 use serde_json::{json, Value};
 
@@ -26,6 +27,22 @@ async fn server(backend: Backend) -> TestPds {
 
 async fn mail_server(backend: Backend) -> TestPds {
     TestPds::start(Options::new(backend).with_plc().with_smtp()).await
+}
+
+/// Makes `did`'s stored token for `purpose` 16 minutes old.
+async fn backdate(pds: &TestPds, purpose: TokenPurpose, did: &str, token: &str) {
+    let sixteen_minutes_ago = pds_store::now_ms() - 16 * 60 * 1000;
+    pds.state
+        .store
+        .accounts()
+        .put_token_at(
+            purpose,
+            did,
+            &pds::api::email::token_hash(token),
+            sixteen_minutes_ago,
+        )
+        .await
+        .expect("backdate token");
 }
 
 fn now_secs() -> i64 {
@@ -467,6 +484,24 @@ both_backends! {
         pds.get(&format!("{path}?aud=did:web:x.com&lxm=app.bsky.feed.getTimeline"), Some(&plain_access))
             .await
             .ok();
+
+        // A taken-down account may only get a token to move elsewhere.
+        pds.state
+            .store
+            .accounts()
+            .set_status(&did, pds_store::AccountStatus::Takendown, Some("mod-1"), None, Vec::new())
+            .await
+            .expect("takedown");
+        let s = pds
+            .xrpc_post(LOGIN, &json!({"identifier": "sam.test", "password": "sam-password", "allowTakendown": true}), None)
+            .await
+            .ok();
+        let takendown = s["accessJwt"].as_str().expect("access").to_owned();
+        assert_eq!(jwt_claims(&takendown)["scope"], "com.atproto.takendown");
+        pds.get(&create, Some(&takendown)).await.ok();
+        pds.get(&format!("{path}?aud=did:web:x.com&lxm=app.bsky.feed.getTimeline"), Some(&takendown))
+            .await
+            .assert_error(400, "InvalidRequest");
         pds.stop().await;
     }
 
@@ -511,7 +546,7 @@ both_backends! {
     async fn email_confirmation(backend: Backend) {
         let pds = mail_server(backend).await;
         let sink = pds.smtp.as_ref().expect("sink");
-        let (_, access, _) = account(&pds, "eve.test", "eve@example.com", "eve-password").await;
+        let (did, access, _) = account(&pds, "eve.test", "eve@example.com", "eve-password").await;
         let request = "com.atproto.server.requestEmailConfirmation";
         let confirm = "com.atproto.server.confirmEmail";
 
@@ -554,6 +589,16 @@ both_backends! {
         pds.xrpc_post(confirm, &body("eve@example.com", &newer), Some(&access))
             .await
             .done();
+        // Older than 15 minutes: expired (and stays so).
+        pds.post(&format!("/xrpc/{request}"), None, Some(&access)).await.done();
+        let mails = sink.wait_for(4).await;
+        let token = mail_token(&mails[3]);
+        backdate(&pds, TokenPurpose::ConfirmEmail, &did, &token).await;
+        for _ in 0..2 {
+            pds.xrpc_post(confirm, &body("eve@example.com", &token), Some(&access))
+                .await
+                .assert_error(400, "ExpiredToken");
+        }
         pds.stop().await;
     }
 
@@ -618,7 +663,7 @@ both_backends! {
     async fn password_reset(backend: Backend) {
         let pds = mail_server(backend).await;
         let sink = pds.smtp.as_ref().expect("sink");
-        let (_, _, refresh) = account(&pds, "pat.test", "pat@example.com", "old-password").await;
+        let (did, _, refresh) = account(&pds, "pat.test", "pat@example.com", "old-password").await;
         let request = "com.atproto.server.requestPasswordReset";
         let reset = "com.atproto.server.resetPassword";
 
@@ -653,6 +698,15 @@ both_backends! {
         pds.xrpc_post(reset, &json!({"token": token, "password": "third-password"}), None)
             .await
             .assert_error(400, "InvalidToken");
+        // Expired.
+        pds.xrpc_post(request, &json!({"email": "pat@example.com"}), None).await.done();
+        let mails = sink.wait_for(2).await;
+        let token = mail_token(&mails[1]);
+        backdate(&pds, TokenPurpose::ResetPassword, &did, &token).await;
+        pds.xrpc_post(reset, &json!({"token": token, "password": "third-password"}), None)
+            .await
+            .assert_error(400, "ExpiredToken");
+        pds.login("pat.test", "new-password").await;
         pds.stop().await;
     }
 

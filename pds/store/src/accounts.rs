@@ -761,6 +761,18 @@ impl Accounts<'_> {
         did: &str,
         token_hash: &str,
     ) -> Result<()> {
+        self.put_token_at(purpose, did, token_hash, now_ms()).await
+    }
+
+    /// [`Accounts::put_token`] with the request time given (ms), e.g. for a
+    /// token carried over from elsewhere, or to test expiry.
+    pub async fn put_token_at(
+        &self,
+        purpose: TokenPurpose,
+        did: &str,
+        token_hash: &str,
+        requested_at: i64,
+    ) -> Result<()> {
         on_pool!(self.pool(), |p| sqlx::query(
             "INSERT INTO email_token (purpose, did, token_hash, requested_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (purpose, did) DO UPDATE \
@@ -769,7 +781,7 @@ impl Accounts<'_> {
         .bind(purpose.as_str())
         .bind(did)
         .bind(token_hash)
-        .bind(now_ms())
+        .bind(requested_at)
         .execute(p)
         .await
         .map(|r| r.rows_affected()))

@@ -670,6 +670,25 @@ async fn email_tokens(db: &TestDb) {
         .consume_token(TokenPurpose::ConfirmEmail, "did:plc:em", "h2", 0)
         .await
         .unwrap());
+    // A token stored with an earlier request time.
+    let old = now_ms() - 3_600_000;
+    acc.put_token_at(TokenPurpose::ConfirmEmail, "did:plc:em", "h3", old)
+        .await
+        .unwrap();
+    let t = acc
+        .get_token(TokenPurpose::ConfirmEmail, "did:plc:em")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((t.token_hash.as_str(), t.requested_at), ("h3", old));
+    assert!(!acc
+        .consume_token(TokenPurpose::ConfirmEmail, "did:plc:em", "h3", old + 1)
+        .await
+        .unwrap());
+    assert!(acc
+        .consume_token(TokenPurpose::ConfirmEmail, "did:plc:em", "h3", old)
+        .await
+        .unwrap());
     // The PLC token is independent.
     assert!(acc
         .get_token(TokenPurpose::PlcOperation, "did:plc:em")
