@@ -764,6 +764,16 @@ both_backends! {
         pds.stop().await;
     }
 
+    async fn check_signup_queue(backend: Backend) {
+        let pds = server(backend).await;
+        let (_, access, _) = account(&pds, "queue.test", "queue@example.com", "pw-queue").await;
+        let path = "/xrpc/com.atproto.temp.checkSignupQueue";
+        let r = pds.get(path, Some(&access)).await.ok();
+        assert_eq!(r, json!({"activated": true}));
+        pds.get(path, None).await.assert_error(401, "AuthMissing");
+        pds.stop().await;
+    }
+
     async fn email_without_transport(backend: Backend) {
         // No SMTP configured: requests succeed, nothing is queued.
         let pds = server(backend).await;
