@@ -337,6 +337,64 @@ both_backends! {
         pds.stop().await;
     }
 
+    async fn earned_invite_codes(backend: Backend) {
+        // One code per 300 ms of account age, at most five unused.
+        let pds = TestPds::start(
+            Options::new(backend)
+                .with_plc()
+                .set("PDS_INVITE_REQUIRED", "true")
+                .set("PDS_INVITE_INTERVAL", "300"),
+        )
+        .await;
+        let code0 = admin_post(&pds, "com.atproto.server.createInviteCode", &json!({"useCount": 1}))
+            .await
+            .ok()["code"]
+            .as_str()
+            .expect("code")
+            .to_owned();
+        let ivy = pds
+            .xrpc_post(
+                "com.atproto.server.createAccount",
+                &json!({"handle": "ivy.test", "email": "ivy@example.com", "password": "pw-ivy", "inviteCode": code0}),
+                None,
+            )
+            .await
+            .ok();
+        let did = ivy["did"].as_str().expect("did");
+        let access = ivy["accessJwt"].as_str();
+        let path = "/xrpc/com.atproto.server.getAccountInviteCodes";
+        let codes = |v: &Value| v["codes"].as_array().expect("codes").clone();
+
+        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+        let first = codes(&pds.get(path, access).await.ok());
+        assert!((3..=5).contains(&first.len()), "{first:?}");
+        for c in &first {
+            assert_eq!((c["createdBy"].as_str(), c["forAccount"].as_str()), (Some(did), Some(did)));
+            assert_eq!(c["available"], 1);
+        }
+        let again = codes(&pds.get(&format!("{path}?createAvailable=false"), access).await.ok());
+        assert_eq!(again.len(), first.len());
+
+        // Later: capped at five unused.
+        tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+        let capped = codes(&pds.get(path, access).await.ok());
+        assert_eq!(capped.len(), 5, "{capped:?}");
+        // Using one makes room for one more.
+        pds.xrpc_post(
+            "com.atproto.server.createAccount",
+            &json!({"handle": "jay.test", "email": "jay@example.com", "password": "pw-jay", "inviteCode": capped[0]["code"]}),
+            None,
+        )
+        .await
+        .ok();
+        assert_eq!(codes(&pds.get(path, access).await.ok()).len(), 6);
+        assert_eq!(
+            codes(&pds.get(&format!("{path}?includeUsed=false"), access).await.ok()).len(),
+            5
+        );
+        pds.stop().await;
+    }
+
     async fn deactivate_activate_and_status(backend: Backend) {
         let pds = server(backend).await;
         let (did, access, _) = account(&pds, "dee.test", "dee@example.com", "dee-password").await;

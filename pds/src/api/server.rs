@@ -48,6 +48,39 @@ pub(crate) fn datetime(ms: i64) -> Result<Datetime, ApiError> {
 /// most accounts it names.
 pub const MAX_INVITE_CODES_PER_CALL: i64 = 1000;
 
+/// Most unused earned invite codes an account holds at a time.
+const MAX_OPEN_EARNED_CODES: i64 = 5;
+
+/// How many invite codes an account earns now, and how many earned
+/// (not admin-given) codes it then has (the reference's rule): one per
+/// `interval` of the account's age counted from `epoch`, minus those
+/// already made since `epoch`, with at most
+/// [`MAX_OPEN_EARNED_CODES`] unused at a time. Times in ms.
+pub fn invite_codes_to_create(
+    codes: &[pds_store::InviteCode],
+    created_at: i64,
+    epoch: i64,
+    interval: i64,
+    now: i64,
+) -> (i64, i64) {
+    let interval = interval.max(1);
+    let earned: Vec<&pds_store::InviteCode> =
+        codes.iter().filter(|c| c.created_by != "admin").collect();
+    let unused = earned
+        .iter()
+        .filter(|c| !c.disabled && c.available_uses > c.uses.len() as i64)
+        .count() as i64;
+    let lifespan = now.saturating_sub(created_at).max(0);
+    let could_create = if created_at >= epoch {
+        lifespan / interval
+    } else {
+        lifespan / interval - epoch.saturating_sub(created_at) / interval
+    };
+    let since_epoch = earned.iter().filter(|c| c.created_at > epoch).count() as i64;
+    let to_create = (MAX_OPEN_EARNED_CODES - unused).min(could_create - since_epoch);
+    (to_create, earned.len() as i64 + to_create)
+}
+
 fn did_of(did: &str) -> Result<Did, ApiError> {
     did.parse::<Did>()
         .map_err(|e| ApiError::Internal(format!("stored DID {did:?}: {e}")))
@@ -363,16 +396,69 @@ impl ComAtprotoServer for AppState {
         auth: AccessFull,
         req: XrpcRequest<get_account_invite_codes::Params, ()>,
     ) -> Result<get_account_invite_codes::Output, XrpcError<get_account_invite_codes::Error>> {
-        // `createAvailable` earns codes over time in the reference when an
-        // invite interval is configured; this server has no such setting,
-        // so there is never anything to create.
         let include_used = req.params.include_used.unwrap_or(true);
-        let stored = self
-            .store
-            .accounts()
-            .invite_codes_for_account(&auth.did)
+        let create_available = req.params.create_available.unwrap_or(true);
+        let did = auth.did.as_str();
+        let accounts = self.store.accounts();
+        let mut stored = accounts
+            .invite_codes_for_account(did)
             .await
             .map_err(ApiError::from)?;
+        let interval = self
+            .config
+            .invite_interval_ms
+            .filter(|_| create_available && self.config.invite_required);
+        if let Some(interval) = interval {
+            let (to_create, total) = invite_codes_to_create(
+                &stored,
+                auth.account.created_at,
+                self.config.invite_epoch_ms,
+                interval,
+                pds_store::now_ms(),
+            );
+            if to_create > 0 {
+                let codes: Vec<String> = (0..to_create)
+                    .map(|_| new_invite_code(&self.config.hostname))
+                    .collect();
+                let rows: Vec<NewInviteCode> = codes
+                    .iter()
+                    .map(|code| NewInviteCode {
+                        code: code.clone(),
+                        available_uses: 1,
+                        for_account: did.to_owned(),
+                        created_by: did.to_owned(),
+                    })
+                    .collect();
+                accounts
+                    .create_invite_codes(&rows)
+                    .await
+                    .map_err(ApiError::from)?;
+                // Made for bookkeeping even when the account may not invite.
+                if auth.account.invites_disabled {
+                    accounts
+                        .disable_invite_codes(&codes, &[])
+                        .await
+                        .map_err(ApiError::from)?;
+                }
+                stored = accounts
+                    .invite_codes_for_account(did)
+                    .await
+                    .map_err(ApiError::from)?;
+                let routine = stored.iter().filter(|c| c.created_by != "admin").count();
+                if routine as i64 > total {
+                    accounts
+                        .disable_invite_codes(&codes, &[])
+                        .await
+                        .map_err(ApiError::from)?;
+                    return Err(
+                        XrpcError::from(get_account_invite_codes::Error::DuplicateCreate)
+                            .with_message(
+                                "attempted to create additional codes in another request",
+                            ),
+                    );
+                }
+            }
+        }
         let mut codes = Vec::new();
         for c in stored {
             if c.disabled {
@@ -546,6 +632,52 @@ impl ComAtprotoServer for AppState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn code(created_by: &str, created_at: i64, used: bool) -> pds_store::InviteCode {
+        pds_store::InviteCode {
+            code: format!("c{created_at}"),
+            available_uses: 1,
+            disabled: false,
+            for_account: "did:plc:a".into(),
+            created_by: created_by.into(),
+            created_at,
+            uses: if used {
+                vec![pds_store::InviteCodeUse {
+                    used_by: "did:plc:b".into(),
+                    used_at: created_at,
+                }]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    #[test]
+    fn earned_invite_codes() {
+        const DAY: i64 = 86_400_000;
+        // Ten days old, one code a week: one earned.
+        assert_eq!(invite_codes_to_create(&[], 0, 0, 7 * DAY, 10 * DAY), (1, 1));
+        // Already made: none more; admin-given codes do not count.
+        let made = [code("did:plc:a", DAY, false), code("admin", DAY, false)];
+        assert_eq!(
+            invite_codes_to_create(&made, 0, 0, 7 * DAY, 10 * DAY),
+            (0, 1)
+        );
+        // At most five unused at a time.
+        assert_eq!(invite_codes_to_create(&[], 0, 0, DAY, 100 * DAY), (5, 5));
+        let used: Vec<_> = (1..=5).map(|i| code("did:plc:a", i, true)).collect();
+        assert_eq!(invite_codes_to_create(&used, 0, 0, DAY, 100 * DAY), (5, 10));
+        // Created before the epoch: intervals of its whole age, less those
+        // completed before the epoch.
+        assert_eq!(
+            invite_codes_to_create(&[], 0, 20 * DAY, 7 * DAY, 22 * DAY),
+            (1, 1)
+        );
+        assert_eq!(
+            invite_codes_to_create(&[], 0, 20 * DAY, 7 * DAY, 29 * DAY),
+            (2, 2)
+        );
+    }
 
     #[test]
     fn invite_codes() {
