@@ -182,8 +182,22 @@ both_backends! {
             pds.xrpc_post("com.atproto.server.deactivateAccount", &json!({}), Some(token))
                 .await
                 .assert_error(400, "InvalidToken");
+            pds.xrpc_post("com.atproto.server.updateEmail", &json!({"email": "a2@example.com"}), Some(token))
+                .await
+                .assert_error(400, "InvalidToken");
+            pds.post("/xrpc/com.atproto.server.requestAccountDelete", None, Some(token))
+                .await
+                .assert_error(400, "InvalidToken");
         }
-        // But they can write to the repo.
+        // But they can confirm email and write to the repo.
+        pds.post("/xrpc/com.atproto.server.requestEmailConfirmation", None, Some(&app_access))
+            .await
+            .done();
+        let r = pds
+            .post("/xrpc/com.atproto.server.requestEmailUpdate", None, Some(&app_access))
+            .await
+            .ok();
+        assert_eq!(r["tokenRequired"], false);
         pds.xrpc_post(CREATE_RECORD, &post_record(&did), Some(&app_access)).await.ok();
 
         // Revoking ends the app password's sessions and logins.

@@ -146,14 +146,14 @@ impl ComAtprotoServer for AppState {
     type GetSessionAuth = AccessStandardDeactivatedOk;
     type ListAppPasswordsAuth = AccessFull;
     type RefreshSessionAuth = RefreshAuth;
-    type RequestAccountDeleteAuth = AccessStandardDeactivatedOk;
+    type RequestAccountDeleteAuth = AccessFullDeactivatedOk;
     type RequestEmailConfirmationAuth = AccessStandardDeactivatedOk;
     type RequestEmailUpdateAuth = AccessStandardDeactivatedOk;
     type RequestPasswordResetAuth = NoAuth;
     type ReserveSigningKeyAuth = NoAuth;
     type ResetPasswordAuth = NoAuth;
     type RevokeAppPasswordAuth = AccessFull;
-    type UpdateEmailAuth = AccessStandardDeactivatedOk;
+    type UpdateEmailAuth = AccessFullDeactivatedOk;
 
     async fn describe_server(
         &self,
@@ -582,7 +582,7 @@ impl ComAtprotoServer for AppState {
 
     async fn update_email(
         &self,
-        auth: AccessStandardDeactivatedOk,
+        auth: AccessFullDeactivatedOk,
         req: XrpcRequest<update_email::Params, update_email::Input>,
     ) -> Result<(), XrpcError<update_email::Error>> {
         email::update(self, &auth.account, req.input).await
@@ -606,7 +606,7 @@ impl ComAtprotoServer for AppState {
 
     async fn request_account_delete(
         &self,
-        auth: AccessStandardDeactivatedOk,
+        auth: AccessFullDeactivatedOk,
         _: XrpcRequest<request_account_delete::Params, ()>,
     ) -> Result<(), XrpcError<request_account_delete::Error>> {
         email::request_account_delete(self, &auth.account).await
