@@ -482,6 +482,29 @@ both_backends! {
         pds.post("/xrpc/com.atproto.server.activateAccount", None, None)
             .await
             .assert_error(401, "AuthMissing");
+
+        // A DID document that does not name the account's key: not a valid
+        // DID for this server, and activation is refused.
+        let other = atproto_types::crypto::PrivateKey::generate(Algorithm::K256);
+        let sealed = pds.state.key_cipher.seal(&did, &other).expect("seal");
+        pds.state
+            .store
+            .accounts()
+            .set_signing_key(&did, &sealed)
+            .await
+            .expect("replace key");
+        let status = pds.get(CHECK_STATUS, Some(&access)).await.ok();
+        assert_eq!(status["validDid"], false);
+        pds.xrpc_post("com.atproto.server.deactivateAccount", &json!({}), Some(&access))
+            .await
+            .done();
+        let message = pds
+            .post("/xrpc/com.atproto.server.activateAccount", None, Some(&access))
+            .await
+            .assert_error(400, "InvalidRequest");
+        assert!(message.contains("signing key"), "{message}");
+        let stored = pds.state.store.accounts().get(&did).await.expect("get").expect("account");
+        assert_eq!(stored.status, pds_store::AccountStatus::Deactivated);
         pds.stop().await;
     }
 
