@@ -56,6 +56,8 @@ const KNOWN_KEYS: &[&str] = &[
     "RECOVERY_DID_KEY",
     "ENABLE_DID_DOC_WITH_SESSION",
     "INVITE_REQUIRED",
+    "INVITE_INTERVAL",
+    "INVITE_EPOCH",
     "EMAIL_SMTP_URL",
     "EMAIL_FROM_ADDRESS",
     "CRAWLERS",
@@ -205,6 +207,13 @@ pub struct Config {
     pub enable_did_doc_with_session: bool,
     /// `PDS_INVITE_REQUIRED` (default true, as in the reference).
     pub invite_required: bool,
+    /// `PDS_INVITE_INTERVAL` (ms): with invites required, an account earns
+    /// one invite code per interval of its age (getAccountInviteCodes
+    /// `createAvailable`); unset, none are earned.
+    pub invite_interval_ms: Option<i64>,
+    /// `PDS_INVITE_EPOCH` (ms since the Unix epoch, default 0): codes are
+    /// earned only for time since then.
+    pub invite_epoch_ms: i64,
     /// `PDS_EMAIL_SMTP_URL` and `PDS_EMAIL_FROM_ADDRESS` (both or neither).
     pub email: Option<EmailConfig>,
     /// `PDS_CRAWLERS`: relay URLs to notify of updates.
@@ -443,6 +452,30 @@ impl Config {
         };
         let enable_did_doc_with_session = v.bool("ENABLE_DID_DOC_WITH_SESSION")?.unwrap_or(false);
         let invite_required = v.bool("INVITE_REQUIRED")?.unwrap_or(true);
+        let invite_interval_ms = match v.str("INVITE_INTERVAL") {
+            Some(s) => match s.parse::<i64>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    return Err(invalid(
+                        "INVITE_INTERVAL",
+                        format!("{s:?} is not a positive number of milliseconds"),
+                    ))
+                }
+            },
+            None => None,
+        };
+        let invite_epoch_ms = match v.str("INVITE_EPOCH") {
+            Some(s) => match s.parse::<i64>() {
+                Ok(n) if n >= 0 => n,
+                _ => {
+                    return Err(invalid(
+                        "INVITE_EPOCH",
+                        format!("{s:?} is not a time in milliseconds since the Unix epoch"),
+                    ))
+                }
+            },
+            None => 0,
+        };
         let email = match (v.str("EMAIL_SMTP_URL"), v.str("EMAIL_FROM_ADDRESS")) {
             (None, None) => None,
             (Some(smtp), Some(from)) => {
@@ -530,6 +563,8 @@ impl Config {
             recovery_did_key,
             enable_did_doc_with_session,
             invite_required,
+            invite_interval_ms,
+            invite_epoch_ms,
             email,
             crawlers,
             dev_mode,
@@ -904,6 +939,21 @@ mod tests {
     }
 
     #[test]
+    fn invite_interval_and_epoch() {
+        let c = Config::defaults().unwrap();
+        assert_eq!((c.invite_interval_ms, c.invite_epoch_ms), (None, 0));
+        let c = from_env(&[
+            ("PDS_INVITE_INTERVAL", "604800000"),
+            ("PDS_INVITE_EPOCH", "1700000000000"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.invite_interval_ms, c.invite_epoch_ms),
+            (Some(604_800_000), 1_700_000_000_000)
+        );
+    }
+
+    #[test]
     fn derived_values_follow_the_hostname() {
         let c = from_env(&[("PDS_HOSTNAME", "pds.example.com")]).unwrap();
         assert_eq!(c.public_url, "https://pds.example.com");
@@ -970,6 +1020,9 @@ mod tests {
             ),
             ("PDS_RECOVERY_DID_KEY", "did:key:zNotAKey"),
             ("PDS_INVITE_REQUIRED", "yes"),
+            ("PDS_INVITE_INTERVAL", "0"),
+            ("PDS_INVITE_INTERVAL", "1w"),
+            ("PDS_INVITE_EPOCH", "-5"),
             ("PDS_DEV_MODE", "maybe"),
             ("PDS_RATE_LIMITS_ENABLED", "2"),
             ("PDS_ENABLE_DID_DOC_WITH_SESSION", "on"),

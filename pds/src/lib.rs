@@ -57,6 +57,8 @@ pub enum StartError {
     Repo(#[from] pds_repo::RepoWriteError),
     #[error("HTTP client: {0}")]
     HttpClient(String),
+    #[error("notifications: {0}")]
+    Notify(#[from] pds_notify::NotifyError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -70,6 +72,8 @@ pub enum StartError {
 /// A started server: state ready, not yet accepting connections.
 pub struct Server {
     state: AppState,
+    /// Delivers queued notifications (emailed tokens) while serving.
+    notify_worker: pds_notify::Worker,
     secrets_generated: Vec<&'static str>,
     secrets_file: std::path::PathBuf,
     admin_password_shown: Option<String>,
@@ -116,6 +120,7 @@ impl Server {
         let firehose =
             pds_firehose::Firehose::start(store.clone(), pds_firehose::FirehoseConfig::default())
                 .await?;
+        let notify_worker = notify_worker(&config, &store)?;
         let Secrets {
             jwt_secret,
             admin_password,
@@ -132,7 +137,7 @@ impl Server {
             key_cipher: KeyCipher::new(&key_encryption_secret),
             admin_password,
             plc_rotation_key,
-            notifier: pds_notify::Notifier::new(store.clone()),
+            notifier: notify_worker.notifier(),
             store,
             blobstore,
             repo,
@@ -143,6 +148,7 @@ impl Server {
         });
         Ok(Server {
             state,
+            notify_worker,
             secrets_generated: generated,
             secrets_file: file,
             admin_password_shown,
@@ -182,6 +188,7 @@ impl Server {
             ),
             Some(self.state.store.clone()),
         );
+        let notifications = self.notify_worker.spawn();
         // The firehose closes its subscribers (1001, after a flush) as soon
         // as shutdown begins, so that upgraded connections do not hold the
         // graceful shutdown open.
@@ -196,6 +203,7 @@ impl Server {
             .map_err(StartError::Serve);
         housekeeping.abort();
         crawlers.stop();
+        notifications.shutdown().await;
         self.state.firehose.shutdown();
         self.state
             .firehose
@@ -204,6 +212,30 @@ impl Server {
         self.state.store.close().await;
         result
     }
+}
+
+/// The notification worker: email through `PDS_EMAIL_SMTP_URL` when
+/// configured (otherwise email is logged, not queued; see
+/// [`api::email::send_mail`]).
+fn notify_worker(config: &Config, store: &Store) -> Result<pds_notify::Worker, StartError> {
+    let mut channels = pds_notify::ChannelsConfig::default();
+    if let Some(email) = &config.email {
+        channels.email = Some(pds_notify::EmailConfig::smtp(
+            email.smtp_url.clone(),
+            email.from_address.clone(),
+        ));
+    }
+    let worker_config = pds_notify::WorkerConfig {
+        render: pds_notify::RenderContext {
+            service_name: config.hostname.clone(),
+        },
+        ..pds_notify::WorkerConfig::default()
+    };
+    Ok(pds_notify::Worker::new(
+        store.clone(),
+        channels.build()?,
+        worker_config,
+    )?)
 }
 
 /// Periodic cleanup: refresh tokens expired for longer than a refresh

@@ -46,7 +46,8 @@ pub async fn hash(password: &str) -> Result<String, ApiError> {
         .map_err(ApiError::from)
 }
 
-async fn verify(password: &str, phc: &str) -> Result<bool, ApiError> {
+/// Checks `password` against a stored hash, off the async threads.
+pub async fn verify(password: &str, phc: &str) -> Result<bool, ApiError> {
     let (password, phc) = (password.to_owned(), phc.to_owned());
     tokio::task::spawn_blocking(move || verify_password(&password, &phc))
         .await?

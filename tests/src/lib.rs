@@ -92,6 +92,8 @@ pub struct Options {
     pub plc: bool,
     /// Extra settings (`PDS_*` variables), applied last.
     pub env: Vec<(String, String)>,
+    /// Send email to a real SMTP sink on loopback ([`TestPds::smtp`]).
+    pub smtp: bool,
 }
 
 impl Options {
@@ -101,7 +103,14 @@ impl Options {
             backend,
             plc: false,
             env: Vec::new(),
+            smtp: false,
         }
+    }
+
+    /// With email sent (SMTP, no TLS) to an [`SmtpSink`].
+    pub fn with_smtp(mut self) -> Options {
+        self.smtp = true;
+        self
     }
 
     /// With the PLC directory.
@@ -124,6 +133,8 @@ pub struct TestPds {
     /// The server's state (store, config, keys) for checks HTTP cannot make.
     pub state: AppState,
     pub client: reqwest::Client,
+    /// The SMTP sink, with [`Options::with_smtp`].
+    pub smtp: Option<SmtpSink>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -174,6 +185,17 @@ impl Reply {
         j["message"].as_str().unwrap_or_default().to_owned()
     }
 
+    /// Asserts a 200 with an empty body (a procedure without output).
+    #[track_caller]
+    pub fn done(&self) {
+        assert_eq!(
+            (self.status, self.body.is_empty()),
+            (200, true),
+            "body: {}",
+            self.text()
+        );
+    }
+
     /// Asserts a 200 and returns the JSON body.
     #[track_caller]
     pub fn ok(&self) -> Value {
@@ -209,6 +231,14 @@ impl TestPds {
             "http://127.0.0.1:9".to_owned()
         };
         env.push(("PDS_DID_PLC_URL".into(), plc));
+        let smtp = options.smtp.then(SmtpSink::start);
+        if let Some(sink) = &smtp {
+            env.push((
+                "PDS_EMAIL_SMTP_URL".into(),
+                format!("smtp://127.0.0.1:{}?tls=none", sink.port),
+            ));
+            env.push(("PDS_EMAIL_FROM_ADDRESS".into(), "noreply@pds.test".into()));
+        }
         env.extend(options.env);
         let mut config =
             Config::from_sources(BTreeMap::new(), env).expect("test configuration is valid");
@@ -235,6 +265,7 @@ impl TestPds {
                 .no_proxy()
                 .build()
                 .expect("HTTP client"),
+            smtp,
             shutdown: Some(tx),
             task: Some(task),
             _dir: dir,
@@ -338,6 +369,103 @@ impl Drop for TestPds {
             task.abort();
         }
     }
+}
+
+/// A real SMTP server (aiosmtpd, run by
+/// `pds/notify/tests/support/smtp_sink.py`) on a loopback port: each
+/// accepted message becomes a JSON file (envelope, headers, decoded text
+/// and HTML parts) in its directory.
+pub struct SmtpSink {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl SmtpSink {
+    /// Starts the sink (needs `python3` with `aiosmtpd`).
+    pub fn start() -> SmtpSink {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../pds/notify/tests/support/smtp_sink.py");
+        let mut child = Command::new("python3")
+            .arg(&script)
+            .arg("--dir")
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
+        let stdout = child.stdout.take().expect("sink stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("reading the SMTP sink's port");
+        let port: u16 = line
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| {
+                panic!("the SMTP sink did not start (pip install aiosmtpd?): {line:?}")
+            });
+        SmtpSink { port, dir, child }
+    }
+
+    /// The messages received so far, in order.
+    pub fn messages(&self) -> Vec<Value> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .expect("read sink dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(p).expect("read sunk message");
+                serde_json::from_str(&text).expect("sunk message is JSON")
+            })
+            .collect()
+    }
+
+    /// Waits (up to 30 s) until at least `n` messages have arrived; returns
+    /// them all.
+    pub async fn wait_for(&self, n: usize) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let got = self.messages();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "expected {n} emails, got {}: {got:?}",
+                got.len()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `XXXXX-XXXXX` token in an email's text part.
+pub fn mail_token(mail: &Value) -> String {
+    let text = mail["text"].as_str().expect("email has a text part");
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .find(|w| {
+            w.len() == 11
+                && w.as_bytes()[5] == b'-'
+                && w.chars()
+                    .all(|c| c == '-' || c.is_ascii_uppercase() || ('2'..='7').contains(&c))
+        })
+        .unwrap_or_else(|| panic!("no token in {text:?}"))
+        .to_owned()
 }
 
 /// The claims of a JWT (not verified).

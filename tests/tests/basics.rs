@@ -58,9 +58,13 @@ async fn unknown_routes_and_wrong_verbs() {
         .await
         .assert_error(501, "MethodNotImplemented");
     // A method this server does not implement (yet): 501 too.
-    pds.get("/xrpc/com.atproto.server.listAppPasswords", None)
-        .await
-        .assert_error(501, "MethodNotImplemented");
+    pds.post(
+        "/xrpc/com.atproto.temp.requestPhoneVerification",
+        Some(&json!({"phoneNumber": "+15555550100"})),
+        None,
+    )
+    .await
+    .assert_error(501, "MethodNotImplemented");
     // Not an NSID.
     pds.get("/xrpc/nope", None)
         .await

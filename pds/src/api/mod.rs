@@ -3,15 +3,21 @@
 use atproto_types::lexicons::com::atproto::repo as repo_ns;
 use atproto_types::lexicons::com::atproto::server as server_ns;
 use atproto_types::lexicons::com::atproto::sync as sync_ns;
+use atproto_types::lexicons::com::atproto::temp as temp_ns;
 use axum::Router;
 
 use crate::state::AppState;
 
 mod account;
 pub mod blobs;
+pub mod account_status;
+pub mod app_password;
+pub mod email;
 pub mod repo;
 pub mod server;
+pub mod signing;
 pub mod sync;
+mod temp;
 
 /// Every mounted XRPC route.
 pub fn routes() -> Router<AppState> {
@@ -19,4 +25,5 @@ pub fn routes() -> Router<AppState> {
         .merge(server_ns::routes::<AppState>())
         .merge(repo_ns::routes::<AppState>())
         .merge(sync_ns::routes::<AppState>())
+        .merge(temp_ns::routes::<AppState>())
 }

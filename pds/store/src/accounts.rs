@@ -761,6 +761,18 @@ impl Accounts<'_> {
         did: &str,
         token_hash: &str,
     ) -> Result<()> {
+        self.put_token_at(purpose, did, token_hash, now_ms()).await
+    }
+
+    /// [`Accounts::put_token`] with the request time given (ms), e.g. for a
+    /// token carried over from elsewhere, or to test expiry.
+    pub async fn put_token_at(
+        &self,
+        purpose: TokenPurpose,
+        did: &str,
+        token_hash: &str,
+        requested_at: i64,
+    ) -> Result<()> {
         on_pool!(self.pool(), |p| sqlx::query(
             "INSERT INTO email_token (purpose, did, token_hash, requested_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (purpose, did) DO UPDATE \
@@ -769,7 +781,7 @@ impl Accounts<'_> {
         .bind(purpose.as_str())
         .bind(did)
         .bind(token_hash)
-        .bind(now_ms())
+        .bind(requested_at)
         .execute(p)
         .await
         .map(|r| r.rows_affected()))
@@ -902,6 +914,26 @@ impl Accounts<'_> {
         }))
     }
 
+    /// The most recently reserved key for `did` (reserveSigningKey answers
+    /// the same key on a repeat call).
+    pub async fn reserved_key_for_did(&self, did: &str) -> Result<Option<ReservedKey>> {
+        let row: Option<(String, Option<String>, Vec<u8>, i64)> =
+            on_pool!(self.pool(), |p| sqlx::query_as(
+                "SELECT key_did, did, private_key_ciphertext, created_at \
+                 FROM reserved_signing_key WHERE did = $1 \
+                 ORDER BY created_at DESC, key_did LIMIT 1"
+            )
+            .bind(did)
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.map(|r| ReservedKey {
+            key_did: r.0,
+            did: r.1,
+            private_key_ciphertext: r.2,
+            created_at: r.3,
+        }))
+    }
+
     /// Removes and returns a reserved key (single use).
     pub async fn take_reserved_key(&self, key_did: &str) -> Result<Option<ReservedKey>> {
         let row: Option<(String, Option<String>, Vec<u8>, i64)> =
@@ -932,6 +964,17 @@ impl Accounts<'_> {
     }
 
     // ---- preferences ----
+
+    /// How many preferences the account has stored, in all namespaces.
+    pub async fn preference_count(&self, did: &str) -> Result<u64> {
+        let n: i64 = on_pool!(self.pool(), |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM preference WHERE did = $1"
+        )
+        .bind(did)
+        .fetch_one(p)
+        .await)?;
+        crate::db::u64_from_i64(n, "count")
+    }
 
     /// The preferences whose namespace is `namespace`, in stored order.
     pub async fn get_preferences(&self, did: &str, namespace: &str) -> Result<Vec<Preference>> {

@@ -219,6 +219,18 @@ impl Blobs<'_> {
         })?)
     }
 
+    /// How many distinct blobs the account's records reference (whether
+    /// uploaded or not).
+    pub async fn referenced_count(&self, did: &str) -> Result<u64> {
+        let n: i64 = on_pool!(self.pool(), |p| sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT blob_cid) FROM record_blob WHERE did = $1"
+        )
+        .bind(did)
+        .fetch_one(p)
+        .await)?;
+        u64_from_i64(n, "count")
+    }
+
     /// Number of blobs and their total size for the account.
     pub async fn stats(&self, did: &str) -> Result<(u64, u64)> {
         let (n, size): (i64, Option<i64>) = on_pool!(self.pool(), |p| sqlx::query_as(

@@ -671,6 +671,25 @@ async fn email_tokens(db: &TestDb) {
         .consume_token(TokenPurpose::ConfirmEmail, "did:plc:em", "h2", 0)
         .await
         .unwrap());
+    // A token stored with an earlier request time.
+    let old = now_ms() - 3_600_000;
+    acc.put_token_at(TokenPurpose::ConfirmEmail, "did:plc:em", "h3", old)
+        .await
+        .unwrap();
+    let t = acc
+        .get_token(TokenPurpose::ConfirmEmail, "did:plc:em")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((t.token_hash.as_str(), t.requested_at), ("h3", old));
+    assert!(!acc
+        .consume_token(TokenPurpose::ConfirmEmail, "did:plc:em", "h3", old + 1)
+        .await
+        .unwrap());
+    assert!(acc
+        .consume_token(TokenPurpose::ConfirmEmail, "did:plc:em", "h3", old)
+        .await
+        .unwrap());
     // The PLC token is independent.
     assert!(acc
         .get_token(TokenPurpose::PlcOperation, "did:plc:em")
@@ -715,6 +734,17 @@ async fn reserved_keys(db: &TestDb) {
     let k = acc.get_reserved_key("did:key:zA").await.unwrap().unwrap();
     assert_eq!(k.did.as_deref(), Some("did:plc:future"));
     assert_eq!(k.private_key_ciphertext, vec![1, 2]);
+    let for_did = acc
+        .reserved_key_for_did("did:plc:future")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(for_did.key_did, "did:key:zA");
+    assert!(acc
+        .reserved_key_for_did("did:plc:nobody")
+        .await
+        .unwrap()
+        .is_none());
     let taken = acc.take_reserved_key("did:key:zA").await.unwrap().unwrap();
     assert_eq!(taken.key_did, "did:key:zA");
     assert!(acc.take_reserved_key("did:key:zA").await.unwrap().is_none());
@@ -752,6 +782,8 @@ async fn preferences(db: &TestDb) {
     acc.put_preferences("did:plc:pref", "chat.bsky", &[p("c", "3")])
         .await
         .unwrap();
+    assert_eq!(acc.preference_count("did:plc:pref").await.unwrap(), 4);
+    assert_eq!(acc.preference_count("did:plc:ghost").await.unwrap(), 0);
     let got = acc
         .get_preferences("did:plc:pref", "app.bsky")
         .await
@@ -1465,6 +1497,12 @@ async fn blob_references(db: &TestDb) {
     assert_eq!(
         s.blobs().referencing_records(did, &b1).await.unwrap(),
         vec![format!("at://{did}/p/a"), format!("at://{did}/p/b")]
+    );
+    // Two records, two distinct blobs (b1 counted once).
+    assert_eq!(s.blobs().referenced_count(did).await.unwrap(), 2);
+    assert_eq!(
+        s.blobs().referenced_count("did:plc:other").await.unwrap(),
+        0
     );
     assert_eq!(
         s.blobs()
