@@ -1,5 +1,6 @@
 //! The XRPC methods this server implements, by namespace.
 
+use atproto_types::lexicons::com::atproto::identity as identity_ns;
 use atproto_types::lexicons::com::atproto::repo as repo_ns;
 use atproto_types::lexicons::com::atproto::server as server_ns;
 use atproto_types::lexicons::com::atproto::sync as sync_ns;
@@ -8,6 +9,7 @@ use axum::Router;
 use crate::state::AppState;
 
 mod account;
+pub mod identity;
 pub mod repo;
 pub mod server;
 pub mod sync;
@@ -18,4 +20,5 @@ pub fn routes() -> Router<AppState> {
         .merge(server_ns::routes::<AppState>())
         .merge(repo_ns::routes::<AppState>())
         .merge(sync_ns::routes::<AppState>())
+        .merge(identity_ns::routes::<AppState>())
 }

@@ -12,7 +12,9 @@ use atproto_types::xrpc::{NoAuth, NotImplemented, XrpcError, XrpcRequest};
 use pds_store::{Account, AccountStatus, NewInviteCode};
 use rand::Rng;
 
-use crate::auth::{AccessStandardDeactivatedOk, AdminAuth, RefreshAuth, RefreshAuthExpiredOk};
+use crate::auth::{
+    AccessStandardDeactivatedOk, AdminAuth, OptionalServiceAuth, RefreshAuth, RefreshAuthExpiredOk,
+};
 use crate::error::ApiError;
 use crate::jwt::Scope;
 use crate::session::{self, LoginError, Rotation};
@@ -79,7 +81,7 @@ impl ComAtprotoServer for AppState {
     type ActivateAccountAuth = NotImplemented;
     type CheckAccountStatusAuth = NotImplemented;
     type ConfirmEmailAuth = NotImplemented;
-    type CreateAccountAuth = NoAuth;
+    type CreateAccountAuth = OptionalServiceAuth;
     type CreateAppPasswordAuth = NotImplemented;
     type CreateInviteCodeAuth = AdminAuth;
     type CreateInviteCodesAuth = NotImplemented;
@@ -288,10 +290,11 @@ impl ComAtprotoServer for AppState {
 
     async fn create_account(
         &self,
-        _: NoAuth,
+        auth: OptionalServiceAuth,
         req: XrpcRequest<create_account::Params, create_account::Input>,
     ) -> Result<create_account::Output, XrpcError<create_account::Error>> {
-        super::account::create_account(self, req.input).await
+        let requester = auth.0.as_ref().map(|c| c.issuer_did());
+        super::account::create_account(self, req.input, requester).await
     }
 }
 
