@@ -607,3 +607,44 @@ both_backends! {
         assert_eq!(session["handle"], "alice.example.com");
     }
 }
+
+both_backends! {
+    async fn did_web_account_updates_handle(backend: Backend) {
+        let pds = TestPds::start(Options::new(backend).with_plc()).await;
+        let served = Arc::new(Mutex::new(Value::Null));
+        let port = serve_did_json(served.clone()).await;
+        let did = format!("did:web:localhost%3A{port}");
+        // An active did:web account (as after a completed migration).
+        let key = PrivateKey::generate(Algorithm::K256);
+        let mut new = pds_store::NewAccount::new(did.as_str(), "webby.test");
+        new.email = Some("webby@example.com".into());
+        new.password_hash = Some(
+            pds_store::password::hash_password("pw pw pw", pds_store::password::KdfParams::default())
+                .expect("hash"),
+        );
+        new.signing_key_ciphertext = Some(pds.state.key_cipher.seal(&did, &key).expect("seal"));
+        pds.state.store.accounts().create(new, None).await.expect("account stored");
+        let public_url = pds.state.config.public_url.clone();
+        *served.lock().unwrap() = pds::identity::doc::build(&did, Some("webby.test"), &key.did_key(), &public_url);
+        pds::identity::check_did_doc_for_service(&pds.state, &did).await.expect("the document points here");
+        let jwt = pds.login("webby.test", "pw pw pw").await["accessJwt"].as_str().expect("jwt").to_owned();
+
+        // The document does not claim the new handle yet: refused, nothing changes.
+        let r = pds.xrpc_post("com.atproto.identity.updateHandle", &json!({"handle": "webby2.test"}), Some(&jwt)).await;
+        assert_eq!(r.assert_error(400, "InvalidRequest"), "DID is not properly configured for handle");
+        let account = pds.state.store.accounts().get(&did).await.expect("get").expect("account");
+        assert_eq!(account.handle.as_deref(), Some("webby.test"));
+
+        // Once it does, the handle changes and is announced.
+        *served.lock().unwrap() = pds::identity::doc::build(&did, Some("webby2.test"), &key.did_key(), &public_url);
+        let mut socket = firehose(&pds).await;
+        done(pds.xrpc_post("com.atproto.identity.updateHandle", &json!({"handle": "webby2.test"}), Some(&jwt)).await);
+        expect_frame(&mut socket, "#identity", &did, |b| b["handle"] == "webby2.test").await;
+        let out = xrpc_get(&pds, "com.atproto.identity.resolveHandle?handle=webby2.test", None).await.ok();
+        assert_eq!(out["did"], did.as_str());
+        // Credentials for a did:web: no PLC involved.
+        let creds = xrpc_get(&pds, "com.atproto.identity.getRecommendedDidCredentials", Some(&jwt)).await.ok();
+        assert_eq!(creds["alsoKnownAs"], json!(["at://webby2.test"]));
+        assert_eq!(creds["verificationMethods"]["atproto"], key.did_key().as_str());
+    }
+}
