@@ -648,3 +648,39 @@ both_backends! {
         assert_eq!(creds["verificationMethods"]["atproto"], key.did_key().as_str());
     }
 }
+
+both_backends! {
+    async fn tombstoned_did(backend: Backend) {
+        let pds = TestPds::start(Options::new(backend).with_plc()).await;
+        let (did, jwt) = account(&pds, "alice.test", "alice@example.com").await;
+        done(pds.post("/xrpc/com.atproto.identity.requestPlcOperationSignature", None, Some(&jwt)).await);
+        let queued = pds.state.store.notifications().history("alice@example.com", 10).await.expect("history");
+        let payload: Value = serde_json::from_str(&queued[0].payload).expect("payload");
+        let token = payload["token"].as_str().expect("token").to_owned();
+
+        // The server's rotation key tombstones the DID in the directory.
+        let last = plc_get(&format!("/{did}/log/last")).await;
+        let unsigned = json!({"type": "plc_tombstone", "prev": plc::op_cid(&last).expect("cid")});
+        let bytes = atproto_types::data::to_dag_cbor(&atproto_types::data::Value::from_json(&unsigned).expect("value"));
+        let sig = base64_url(&pds.state.plc_rotation_key.sign(&bytes));
+        let mut tombstone = unsigned.clone();
+        tombstone["sig"] = json!(sig);
+        pds.state.plc.submit(&did, &tombstone).await.expect("tombstone accepted");
+
+        let r = pds
+            .xrpc_post("com.atproto.identity.signPlcOperation", &json!({"token": token}), Some(&jwt))
+            .await;
+        assert_eq!(r.assert_error(400, "InvalidRequest"), "Did is tombstoned");
+        let r = pds
+            .xrpc_post("com.atproto.identity.updateHandle", &json!({"handle": "alice2.test"}), Some(&jwt))
+            .await;
+        assert_eq!(r.assert_error(400, "InvalidRequest"), "Did is tombstoned");
+        let account = pds.state.store.accounts().get(&did).await.expect("get").expect("account");
+        assert_eq!(account.handle.as_deref(), Some("alice.test"));
+    }
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
