@@ -409,7 +409,12 @@ both_backends! {
             services: creds["services"].clone(),
         };
         let op = plc::update_op(&fields, &plc::op_cid(&last).expect("cid"), &rotation).expect("op");
-        pds.state.plc.submit(&did, &op).await.expect("update accepted");
+        // The deactivated account submits it through this server.
+        done(
+            pds.xrpc_post("com.atproto.identity.submitPlcOperation", &json!({"operation": op}), Some(&jwt))
+                .await,
+        );
+        assert_eq!(plc_get(&format!("/{did}/data")).await["rotationKeys"], creds["rotationKeys"]);
         pds::identity::check_did_doc_for_service(&pds.state, &did).await.expect("now ours");
     }
 

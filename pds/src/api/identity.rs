@@ -407,7 +407,7 @@ impl ComAtprotoIdentity for AppState {
         self.identity.invalidate(did);
         self.store
             .sequencer()
-            .append(identity_event(did, auth.account.handle.as_deref()))
+            .append(identity_event(did, None))
             .await
             .map_err(ApiError::from)?;
         Ok(())
