@@ -610,6 +610,36 @@ both_backends! {
         expect_frame(&mut socket, "#identity", &did, |b| b["handle"] == "alice.example.com").await;
         let session = xrpc_get(&pds, "com.atproto.server.getSession", Some(&jwt)).await.ok();
         assert_eq!(session["handle"], "alice.example.com");
+
+        // A migrating account may keep its external handle, if it resolves
+        // to its DID.
+        let (mover, _, key) = foreign_plc_did(&pds, "mover.example.com").await;
+        records.lock().unwrap().push(("_atproto.mover.example.com".to_owned(), format!("did={mover}")));
+        let aud = pds.state.config.service_did.clone();
+        let create = |handle: &'static str| {
+            let pds = &pds;
+            let token = service_jwt(&key, &mover, &aud, Some(CREATE_ACCOUNT));
+            let mover = mover.clone();
+            async move {
+                pds.request(
+                    pds.client
+                        .post(format!("{}/xrpc/{CREATE_ACCOUNT}", pds.url))
+                        .bearer_auth(token)
+                        .json(&json!({"did": mover, "handle": handle, "email": "mover@example.com"})),
+                )
+                .await
+            }
+        };
+        let r = create("wrong.example.com").await;
+        assert_eq!(r.assert_error(400, "InvalidRequest"), "External handle did not resolve to DID");
+        let out = create("mover.example.com").await.ok();
+        assert_eq!(out["handle"], "mover.example.com");
+        assert_eq!(out["did"], mover.as_str());
+        // Without a DID, a handle outside our domains is refused outright.
+        let r = pds
+            .xrpc_post(CREATE_ACCOUNT, &json!({"handle": "new.example.com", "email": "new@example.com", "password": "pw pw pw"}), None)
+            .await;
+        r.assert_error(400, "UnsupportedDomain");
     }
 }
 

@@ -311,9 +311,11 @@ async fn create_migrating(state: &AppState, m: Migrating<'_>) -> Res<Output> {
     let did = m.did;
     let handle = m.handle;
     let email = m.email;
-    // @NOTE the reference makes a new key here too; a key reserved with
-    // reserveSigningKey is not looked up by DID (the store has no such
-    // query yet).
+    // @NOTE the reference makes a new key here too. A key reserved for this
+    // DID with reserveSigningKey (not served yet) should be taken instead
+    // once it is: the store's reserved-key-by-DID lookup, then
+    // `take_reserved_key`, opened with the cipher binding reserveSigningKey
+    // seals it with.
     let signing_key = PrivateKey::generate(Algorithm::K256);
     let sealed = state
         .key_cipher
