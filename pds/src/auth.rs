@@ -12,6 +12,8 @@
 //! | [`RefreshAuth`] | a live refresh token |
 //! | [`RefreshAuthExpiredOk`] | a refresh token, expired or not (logout) |
 //! | [`AdminAuth`] | HTTP basic `admin:PDS_ADMIN_PASSWORD` |
+//! | [`AccessFullTakendownOk`] | full-scope or taken-down sessions, accounts in any state |
+//! | [`OptionalServiceAuth`] | no credentials, or an inter-service JWT for this service and method |
 //!
 //! Failures answer as the reference: no credentials → 401
 //! `AuthMissing`; a malformed header, unknown scheme, bad signature, wrong
@@ -121,6 +123,8 @@ const TAKENDOWN_OK: &[Scope] = &[
     Scope::Takendown,
 ];
 
+const FULL_TAKENDOWN_OK: &[Scope] = &[Scope::Access, Scope::Takendown];
+
 macro_rules! policy {
     ($(#[$doc:meta])* $name:ident, $scopes:expr, $deactivated:expr, $takendown:expr) => {
         $(#[$doc])*
@@ -157,6 +161,11 @@ policy!(
 policy!(
     /// Any session including taken-down ones; any account state.
     TakendownOk, TAKENDOWN_OK, true, true
+);
+policy!(
+    /// Account-password or taken-down sessions; any account state (the
+    /// PLC operation signature flow).
+    FullTakendownOk, FULL_TAKENDOWN_OK, true, true
 );
 
 /// A verified access token of an account, under policy `P`.
@@ -199,6 +208,8 @@ pub type AccessFullDeactivatedOk = Access<FullDeactivatedOk>;
 pub type AccessStandardDeactivatedOk = Access<StandardDeactivatedOk>;
 /// Any access token including taken-down sessions; any account state.
 pub type AccessTakendownOk = Access<TakendownOk>;
+/// Full-scope or taken-down sessions; any account state.
+pub type AccessFullTakendownOk = Access<FullTakendownOk>;
 
 /// Verifies the bearer access token of a request against `scopes`.
 async fn verify_access(
@@ -452,5 +463,80 @@ mod tests {
         assert!(!constant_time_eq(b"secret", b"secreT"));
         assert!(!constant_time_eq(b"secret", b"secret2"));
         assert!(!constant_time_eq(b"", b"x"));
+    }
+}
+
+/// No credentials, or a bearer inter-service JWT (see
+/// [`crate::service_auth`]) whose issuer's DID document holds the key
+/// that signed it, addressed to this service (`aud`) for the method being
+/// called (`lxm`): the reference's `userServiceAuthOptional`. Refusals
+/// are 401 with the reference's names (`BadJwt`, `BadJwtSignature`,
+/// `JwtExpired`, `BadJwtAudience`, `BadJwtLexiconMethod`).
+#[derive(Debug, Clone)]
+pub struct OptionalServiceAuth(pub Option<crate::service_auth::Claims>);
+
+fn service_auth_error(name: &'static str, message: String) -> XrpcError {
+    XrpcError::new(StatusCode::UNAUTHORIZED, name, Some(message))
+}
+
+impl XrpcAuth<AppState> for OptionalServiceAuth {
+    async fn authenticate(
+        parts: &mut Parts,
+        state: &AppState,
+        nsid: &'static str,
+    ) -> Result<Self, XrpcError> {
+        use crate::service_auth::{decode, Expect};
+        let token = match parse_authorization(parts)? {
+            Some((Scheme::Bearer, token)) => token,
+            _ => return Ok(OptionalServiceAuth(None)),
+        };
+        let unverified =
+            decode(&token).map_err(|e| service_auth_error(e.xrpc_name(), e.to_string()))?;
+        let iss = unverified.claims.issuer_did().to_owned();
+        let aud = [state.config.service_did.as_str()];
+        let expect = Expect {
+            aud: Some(&aud),
+            lxm: Some(nsid),
+        };
+        // The issuer's key, refreshed once when the cached one does not
+        // verify (the key may have been rotated).
+        let mut last_err = None;
+        for force_refresh in [false, true] {
+            let data = match state
+                .identity
+                .resolve_atproto_data(&iss, force_refresh)
+                .await
+            {
+                Ok(Some(d)) => d,
+                Ok(None) => {
+                    return Err(service_auth_error(
+                        "AuthenticationRequired",
+                        "could not resolve iss did".into(),
+                    ))
+                }
+                Err(e) => {
+                    tracing::info!(iss, error = %e, "service auth issuer unresolvable");
+                    return Err(service_auth_error(
+                        "AuthenticationRequired",
+                        "missing or bad key in did doc".into(),
+                    ));
+                }
+            };
+            let key = atproto_types::crypto::PublicKey::from_did_key(&data.signing_key).map_err(
+                |_| {
+                    service_auth_error(
+                        "AuthenticationRequired",
+                        "missing or bad key in did doc".into(),
+                    )
+                },
+            )?;
+            match unverified.clone().verify(&key, &expect) {
+                Ok(claims) => return Ok(OptionalServiceAuth(Some(claims))),
+                Err(e @ crate::service_auth::ServiceAuthError::BadSignature) => last_err = Some(e),
+                Err(e) => return Err(service_auth_error(e.xrpc_name(), e.to_string())),
+            }
+        }
+        let e = last_err.unwrap_or(crate::service_auth::ServiceAuthError::BadSignature);
+        Err(service_auth_error(e.xrpc_name(), e.to_string()))
     }
 }

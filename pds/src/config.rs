@@ -228,6 +228,9 @@ pub struct Config {
     pub rate_limits_enabled: bool,
     /// `PDS_REFRESH_GRACE_PERIOD_SECONDS`.
     pub refresh_grace_period: Duration,
+    /// `PDS_HANDLE_RESOLVER_NAMESERVERS`: DNS servers (`ip` or `ip:port`)
+    /// for handle TXT lookups; empty: the system's.
+    pub handle_resolver_nameservers: Vec<std::net::SocketAddr>,
     /// `PDS_JWT_SECRET`, `PDS_ADMIN_PASSWORD`,
     /// `PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX`, `PDS_KEY_ENCRYPTION_SECRET`.
     pub secrets: SecretSettings,
@@ -515,6 +518,22 @@ impl Config {
             })?),
             None => DEFAULT_REFRESH_GRACE,
         };
+        let mut handle_resolver_nameservers = Vec::new();
+        for ns in v.list("HANDLE_RESOLVER_NAMESERVERS") {
+            let addr = ns
+                .parse::<std::net::SocketAddr>()
+                .or_else(|_| {
+                    ns.parse::<IpAddr>()
+                        .map(|ip| std::net::SocketAddr::new(ip, 53))
+                })
+                .map_err(|_| {
+                    invalid(
+                        "HANDLE_RESOLVER_NAMESERVERS",
+                        format!("{ns:?} is not an IP address or IP:port"),
+                    )
+                })?;
+            handle_resolver_nameservers.push(addr);
+        }
 
         let plc_rotation_key_hex = match v.str("PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX") {
             Some(h) => {
@@ -572,6 +591,7 @@ impl Config {
             report_service,
             rate_limits_enabled,
             refresh_grace_period,
+            handle_resolver_nameservers,
             secrets,
         })
     }
@@ -849,6 +869,7 @@ mod tests {
             ("PDS_REPORT_SERVICE_DID", "did:plc:ar7c4by46qjdydhdevvrndac"),
             ("PDS_RATE_LIMITS_ENABLED", "true"),
             ("PDS_REFRESH_GRACE_PERIOD_SECONDS", "5"),
+            ("PDS_HANDLE_RESOLVER_NAMESERVERS", "127.0.0.1:5353, ::1"),
             ("PDS_JWT_SECRET", "jwt"),
             ("PDS_ADMIN_PASSWORD", "admin-pw"),
             ("PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", &hex),
@@ -896,6 +917,13 @@ mod tests {
         assert_eq!(c.recovery_did_key.as_deref(), Some(recovery.as_str()));
         assert!(c.enable_did_doc_with_session);
         assert!(!c.invite_required);
+        assert_eq!(
+            c.handle_resolver_nameservers,
+            vec![
+                "127.0.0.1:5353".parse::<std::net::SocketAddr>().unwrap(),
+                "[::1]:53".parse().unwrap()
+            ]
+        );
         assert_eq!(
             c.email,
             Some(EmailConfig {
@@ -1033,6 +1061,7 @@ mod tests {
             ("PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", "00"),
             ("PDS_KEY_ENCRYPTION_SECRET", "short"),
             ("PDS_REFRESH_GRACE_PERIOD_SECONDS", "2h"),
+            ("PDS_HANDLE_RESOLVER_NAMESERVERS", "dns.example.com"),
             ("PDS_EMAIL_SMTP_URL", "http://smtp.example.com"),
         ];
         for (key, value) in cases {

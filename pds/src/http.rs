@@ -45,6 +45,14 @@ pub fn router(state: AppState) -> Router {
         .route("/robots.txt", get(robots).fallback(not_found))
         .route("/xrpc/_health", get(health).fallback(not_found))
         .route("/health", get(health).fallback(not_found))
+        .route(
+            "/.well-known/atproto-did",
+            get(crate::identity::well_known::atproto_did).fallback(not_found),
+        )
+        .route(
+            "/.well-known/did.json",
+            get(crate::identity::well_known::did_json).fallback(not_found),
+        )
         .merge(api::routes())
         .fallback(xrpc::fallback::<AppState>)
         .with_state(state)

@@ -13,6 +13,7 @@ pub mod crawlers;
 pub mod error;
 pub mod handle;
 pub mod http;
+pub mod identity;
 pub mod jwt;
 pub mod keys;
 pub mod plc;
@@ -131,9 +132,19 @@ impl Server {
             admin_password_from_file,
         } = secrets;
         let admin_password_shown = admin_password_from_file.then(|| admin_password.clone());
+        let plc = PlcClient::new(http.clone(), &config.plc_url);
+        let identity = identity::IdentityResolver::new(
+            http.clone(),
+            plc.clone(),
+            identity::ResolverConfig {
+                nameservers: config.handle_resolver_nameservers.clone(),
+                ..Default::default()
+            },
+        );
         let state = AppState::new(Inner {
             tokens: TokenSigner::new(&jwt_secret, &config.service_did),
-            plc: PlcClient::new(http.clone(), &config.plc_url),
+            plc,
+            identity,
             key_cipher: KeyCipher::new(&key_encryption_secret),
             admin_password,
             plc_rotation_key,

@@ -95,6 +95,88 @@ pub fn genesis(input: &GenesisInput<'_>, rotation_key: &PrivateKey) -> Genesis {
     }
 }
 
+/// Signs `unsigned` (an operation without `sig`) with `key`: the signed
+/// operation as JSON.
+fn sign_op(unsigned: Value, key: &PrivateKey) -> serde_json::Value {
+    let sig = key.sign(&to_dag_cbor(&unsigned));
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig);
+    let mut signed = unsigned;
+    if let Value::Map(m) = &mut signed {
+        m.insert("sig".to_owned(), Value::String(sig));
+    }
+    signed.to_json()
+}
+
+/// The CID (`dag-cbor`, sha-256) of a signed operation: what the next
+/// operation's `prev` names.
+pub fn op_cid(op: &serde_json::Value) -> Result<String, PlcError> {
+    let value = Value::from_json(op)
+        .map_err(|e| PlcError::Unreachable(format!("bad PLC operation: {e}")))?;
+    Ok(atproto_types::data::cid_for_dag_cbor(&to_dag_cbor(&value)).to_string())
+}
+
+/// The fields of a `plc_operation` an update may change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpFields {
+    pub rotation_keys: Vec<serde_json::Value>,
+    pub verification_methods: serde_json::Value,
+    pub also_known_as: Vec<serde_json::Value>,
+    pub services: serde_json::Value,
+}
+
+impl OpFields {
+    /// The fields of a signed `plc_operation` (or legacy `create`), as the
+    /// directory's `/log/last` returns it; `None` for a tombstone or
+    /// anything else.
+    pub fn of(op: &serde_json::Value) -> Option<OpFields> {
+        match op.get("type").and_then(|t| t.as_str()) {
+            Some("plc_operation") => Some(OpFields {
+                rotation_keys: op.get("rotationKeys")?.as_array()?.clone(),
+                verification_methods: op.get("verificationMethods")?.clone(),
+                also_known_as: op.get("alsoKnownAs")?.as_array()?.clone(),
+                services: op.get("services")?.clone(),
+            }),
+            // The legacy genesis form.
+            Some("create") => {
+                let s = |k: &str| op.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+                let handle = s("handle")?;
+                Some(OpFields {
+                    rotation_keys: vec![
+                        serde_json::Value::String(s("recoveryKey")?),
+                        serde_json::Value::String(s("signingKey")?),
+                    ],
+                    verification_methods: serde_json::json!({ "atproto": s("signingKey")? }),
+                    also_known_as: vec![serde_json::Value::String(format!("at://{handle}"))],
+                    services: serde_json::json!({
+                        "atproto_pds": {"type": "AtprotoPersonalDataServer", "endpoint": s("service")?}
+                    }),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Signs a `plc_operation` with `fields` following the operation whose
+/// CID is `prev`.
+pub fn update_op(
+    fields: &OpFields,
+    prev: &str,
+    rotation_key: &PrivateKey,
+) -> Result<serde_json::Value, PlcError> {
+    let unsigned = serde_json::json!({
+        "type": "plc_operation",
+        "rotationKeys": fields.rotation_keys,
+        "verificationMethods": fields.verification_methods,
+        "alsoKnownAs": fields.also_known_as,
+        "services": fields.services,
+        "prev": prev,
+    });
+    let unsigned = Value::from_json(&unsigned)
+        .map_err(|e| PlcError::Unreachable(format!("bad PLC operation: {e}")))?;
+    Ok(sign_op(unsigned, rotation_key))
+}
+
 /// The DID document of `did` as created by `input` (what the directory
 /// serves for it).
 pub fn did_document(did: &str, input: &GenesisInput<'_>) -> serde_json::Value {
@@ -169,12 +251,33 @@ impl PlcClient {
         })
     }
 
+    /// The last operation of `did` (`GET /{did}/log/last`).
+    pub async fn last_op(&self, did: &str) -> Result<serde_json::Value, PlcError> {
+        self.get_json(&format!("{}/{}/log/last", self.base, did))
+            .await?
+            .ok_or_else(|| PlcError::Rejected {
+                status: 404,
+                message: format!("DID not registered: {did}"),
+            })
+    }
+
+    /// The current state of `did` (`GET /{did}/data`): `rotationKeys`,
+    /// `verificationMethods`, `alsoKnownAs`, `services`.
+    pub async fn data(&self, did: &str) -> Result<Option<serde_json::Value>, PlcError> {
+        self.get_json(&format!("{}/{}/data", self.base, did)).await
+    }
+
     /// The DID document of `did`, or `None` when the directory does not
     /// know it.
     pub async fn resolve(&self, did: &str) -> Result<Option<serde_json::Value>, PlcError> {
+        self.get_json(&format!("{}/{}", self.base, did)).await
+    }
+
+    /// A JSON answer of the directory; `None` on 404 or 410.
+    async fn get_json(&self, url: &str) -> Result<Option<serde_json::Value>, PlcError> {
         let res = self
             .http
-            .get(format!("{}/{}", self.base, did))
+            .get(url)
             .timeout(Duration::from_secs(5))
             .send()
             .await
@@ -198,7 +301,7 @@ impl PlcClient {
         res.json()
             .await
             .map(Some)
-            .map_err(|e| PlcError::Unreachable(format!("bad DID document: {e}")))
+            .map_err(|e| PlcError::Unreachable(format!("bad answer: {e}")))
     }
 }
 
@@ -259,6 +362,49 @@ mod tests {
         assert_eq!(
             doc["service"][0]["serviceEndpoint"],
             "https://pds.example.com"
+        );
+    }
+
+    #[test]
+    fn update_ops_chain_to_their_predecessor() {
+        let rotation = PrivateKey::generate(Algorithm::K256);
+        let signing = PrivateKey::generate(Algorithm::K256);
+        let keys = vec![rotation.did_key()];
+        let input = GenesisInput {
+            signing_key: &signing.did_key(),
+            rotation_keys: &keys,
+            handle: "alice.test",
+            pds_endpoint: "https://pds.example.com",
+        };
+        let g = genesis(&input, &rotation);
+        let mut fields = OpFields::of(&g.op).expect("fields of a plc_operation");
+        assert_eq!(
+            fields.also_known_as,
+            vec![serde_json::json!("at://alice.test")]
+        );
+        fields.also_known_as = vec![serde_json::json!("at://bob.test")];
+        let prev = op_cid(&g.op).unwrap();
+        assert!(prev.starts_with("bafyrei"), "{prev}");
+        let op = update_op(&fields, &prev, &rotation).unwrap();
+        assert_eq!(op["prev"], prev.as_str());
+        assert_eq!(op["alsoKnownAs"][0], "at://bob.test");
+        assert_eq!(op["rotationKeys"][0], rotation.did_key());
+        // The signature covers the operation without `sig`.
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(op["sig"].as_str().unwrap())
+            .unwrap();
+        let mut unsigned = op.clone();
+        unsigned.as_object_mut().unwrap().remove("sig");
+        let bytes = to_dag_cbor(&Value::from_json(&unsigned).unwrap());
+        rotation.public_key().verify(&bytes, &sig).unwrap();
+        // Tombstones and nonsense have no fields.
+        assert_eq!(
+            OpFields::of(&serde_json::json!({"type": "plc_tombstone", "prev": prev})),
+            None
+        );
+        assert_eq!(
+            OpFields::of(&serde_json::json!({"type": "plc_operation"})),
+            None
         );
     }
 }

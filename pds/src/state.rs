@@ -12,6 +12,7 @@ use pds_store::blobstore::BlobStore;
 use pds_store::Store;
 
 use crate::config::Config;
+use crate::identity::IdentityResolver;
 use crate::jwt::TokenSigner;
 use crate::keys::KeyCipher;
 use crate::plc::PlcClient;
@@ -42,6 +43,8 @@ pub struct Inner {
     pub plc_rotation_key: PrivateKey,
     pub key_cipher: KeyCipher,
     pub plc: PlcClient,
+    /// DID and handle resolution (cached).
+    pub identity: IdentityResolver,
     pub http: reqwest::Client,
     /// An Argon2id hash of a random password: verified against when a
     /// login names no account, so unknown users cost the same time.

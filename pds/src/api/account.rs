@@ -1,5 +1,5 @@
-//! `com.atproto.server.createAccount` on this server's handle domains with
-//! a new did:plc.
+//! `com.atproto.server.createAccount`: a new did:plc on this server's
+//! handle domains, or an existing DID migrating in.
 //!
 //! Order (the reference's checks and answers): no `plcOp`; password at
 //! most 256 characters; an invite code when required; an email, well
@@ -9,6 +9,14 @@
 //! directory, and the account, its encrypted signing key, its first
 //! (empty) repository commit and the `#identity`, `#account`, `#commit`,
 //! `#sync` events are stored in one transaction.
+//!
+//! Migration (the reference's): with `did`, the request must carry a
+//! service JWT issued by that DID for this service and method (see
+//! [`crate::auth::OptionalServiceAuth`]); the handle may then be an
+//! external one that resolves to the DID. No PLC operation is sent: the
+//! account is created deactivated with a new signing key and an empty
+//! repository, and no events are sequenced until it is activated (when
+//! its DID document must point here: [`crate::identity::check_did_doc_for_service`]).
 
 use atproto_types::crypto::{Algorithm, PrivateKey, PublicKey};
 use atproto_types::data::Value;
@@ -66,7 +74,13 @@ pub fn is_valid_email(email: &str) -> bool {
 }
 
 /// Handles `com.atproto.server.createAccount`.
-pub async fn create_account(state: &AppState, input: Input) -> Res<Output> {
+///
+/// `requester` is the DID of the request's verified service JWT, if any.
+pub async fn create_account(
+    state: &AppState,
+    input: Input,
+    requester: Option<&str>,
+) -> Res<Output> {
     let config = &state.config;
     if input.plc_op.is_some() {
         return Err(XrpcError::invalid_request("Unsupported input: \"plcOp\""));
@@ -95,12 +109,25 @@ pub async fn create_account(state: &AppState, input: Input) -> Res<Output> {
     {
         Ok(h) => h,
         Err(HandleError::Invalid(m)) => return Err(named(Error::InvalidHandle, m)),
-        Err(HandleError::UnsupportedDomain) => {
-            return Err(named(
-                Error::UnsupportedDomain,
-                "Not a supported handle domain",
-            ))
-        }
+        Err(HandleError::UnsupportedDomain) => match &input.did {
+            // A migrating account may keep an external handle that
+            // resolves to its DID.
+            Some(did) => {
+                let h = input.handle.as_str().to_ascii_lowercase();
+                if state.identity.resolve_handle(&h).await.as_deref() != Some(did.as_str()) {
+                    return Err(XrpcError::invalid_request(
+                        "External handle did not resolve to DID",
+                    ));
+                }
+                h
+            }
+            None => {
+                return Err(named(
+                    Error::UnsupportedDomain,
+                    "Not a supported handle domain",
+                ))
+            }
+        },
         Err(HandleError::Reserved) => {
             return Err(named(Error::HandleNotAvailable, "Reserved handle"))
         }
@@ -142,12 +169,27 @@ pub async fn create_account(state: &AppState, input: Input) -> Res<Output> {
         )));
     }
     if let Some(did) = &input.did {
-        // Bringing an existing DID needs service auth from that DID
-        // (account migration), which this server does not accept yet.
-        return Err(XrpcError::authentication_required(format!(
-            "Missing auth to create account with did: {}",
-            did.as_str()
-        )));
+        if requester != Some(did.as_str()) {
+            return Err(XrpcError::authentication_required(format!(
+                "Missing auth to create account with did: {}",
+                did.as_str()
+            )));
+        }
+        let password_hash = match &input.password {
+            Some(pw) => Some(session::hash(pw).await?),
+            None => None,
+        };
+        return create_migrating(
+            state,
+            Migrating {
+                did: did.as_str(),
+                handle: &handle,
+                email: &email,
+                password_hash,
+                invite_code,
+            },
+        )
+        .await;
     }
     let mut rotation_keys = Vec::new();
     if let Some(k) = &input.recovery_key {
@@ -250,6 +292,99 @@ pub async fn create_account(state: &AppState, input: Input) -> Res<Output> {
         handle: handle
             .parse()
             .map_err(|e| ApiError::Internal(format!("new handle {handle}: {e}")))?,
+        extra_data: Default::default(),
+    })
+}
+
+/// A migrating account's checked inputs.
+struct Migrating<'a> {
+    did: &'a str,
+    handle: &'a str,
+    email: &'a str,
+    password_hash: Option<String>,
+    invite_code: Option<&'a str>,
+}
+
+/// Creates a deactivated account for an existing DID (account migration):
+/// a new signing key, an empty repository, no events.
+async fn create_migrating(state: &AppState, m: Migrating<'_>) -> Res<Output> {
+    let did = m.did;
+    let handle = m.handle;
+    let email = m.email;
+    // @NOTE the reference makes a new key here too. A key reserved for this
+    // DID with reserveSigningKey (not served yet) should be taken instead
+    // once it is: the store's reserved-key-by-DID lookup, then
+    // `take_reserved_key`, opened with the cipher binding reserveSigningKey
+    // seals it with.
+    let signing_key = PrivateKey::generate(Algorithm::K256);
+    let sealed = state
+        .key_cipher
+        .seal(did, &signing_key)
+        .map_err(ApiError::from)?;
+    let genesis = state
+        .repo
+        .prepare_genesis(did, &signing_key, Vec::new())
+        .map_err(ApiError::from)?;
+    let mut data = genesis.data;
+    // A deactivated account announces nothing until it is activated.
+    data.events.clear();
+    let new_account = NewAccount {
+        did: did.to_owned(),
+        handle: handle.to_owned(),
+        email: Some(email.to_owned()),
+        password_hash: m.password_hash,
+        signing_key_ciphertext: Some(sealed),
+        invite_code: if state.config.invite_required {
+            m.invite_code.map(str::to_owned)
+        } else {
+            None
+        },
+        status: AccountStatus::Deactivated,
+    };
+    match state.store.accounts().create(new_account, Some(data)).await {
+        Ok(_) => {}
+        Err(StoreError::HandleTaken) => {
+            return Err(XrpcError::invalid_request(format!(
+                "Handle already taken: {handle}"
+            )))
+        }
+        Err(StoreError::EmailTaken) => {
+            return Err(XrpcError::invalid_request(format!(
+                "Email already taken: {email}"
+            )))
+        }
+        Err(StoreError::DidTaken) => {
+            return Err(XrpcError::invalid_request(format!(
+                "Account already exists: {did}"
+            )))
+        }
+        Err(StoreError::InviteCodeUnavailable) => {
+            return Err(named(
+                Error::InvalidInviteCode,
+                "Provided invite code not available",
+            ))
+        }
+        Err(e) => return Err(ApiError::from(e).into()),
+    }
+    tracing::info!(%did, %handle, "migrating account created (deactivated)");
+    let did_doc = match state.identity.resolve_did(did, true).await {
+        Ok(doc) => doc.and_then(|d| Value::from_json(&d).ok()),
+        Err(e) => {
+            tracing::warn!(%did, error = %e, "could not resolve a migrating account's DID");
+            None
+        }
+    };
+    let tokens = session::create_session(state, did, Scope::Access, None).await?;
+    Ok(Output {
+        access_jwt: tokens.access_jwt,
+        refresh_jwt: tokens.refresh_jwt,
+        did: did
+            .parse()
+            .map_err(|e| ApiError::Internal(format!("DID {did}: {e}")))?,
+        did_doc,
+        handle: handle
+            .parse()
+            .map_err(|e| ApiError::Internal(format!("handle {handle}: {e}")))?,
         extra_data: Default::default(),
     })
 }

@@ -1,5 +1,6 @@
 //! The XRPC methods this server implements, by namespace.
 
+use atproto_types::lexicons::com::atproto::identity as identity_ns;
 use atproto_types::lexicons::com::atproto::repo as repo_ns;
 use atproto_types::lexicons::com::atproto::server as server_ns;
 use atproto_types::lexicons::com::atproto::sync as sync_ns;
@@ -13,6 +14,7 @@ pub mod blobs;
 pub mod account_status;
 pub mod app_password;
 pub mod email;
+pub mod identity;
 pub mod repo;
 pub mod server;
 pub mod signing;
@@ -26,4 +28,5 @@ pub fn routes() -> Router<AppState> {
         .merge(repo_ns::routes::<AppState>())
         .merge(sync_ns::routes::<AppState>())
         .merge(temp_ns::routes::<AppState>())
+        .merge(identity_ns::routes::<AppState>())
 }

@@ -20,7 +20,7 @@ use rand::Rng;
 use super::{account_status, app_password, email, signing};
 use crate::auth::{
     AccessFull, AccessFullDeactivatedOk, AccessStandardDeactivatedOk, AccessTakendownOk, AdminAuth,
-    RefreshAuth, RefreshAuthExpiredOk,
+    OptionalServiceAuth, RefreshAuth, RefreshAuthExpiredOk,
 };
 use crate::error::ApiError;
 use crate::jwt::Scope;
@@ -132,7 +132,7 @@ impl ComAtprotoServer for AppState {
     type ActivateAccountAuth = AccessFullDeactivatedOk;
     type CheckAccountStatusAuth = AccessStandardDeactivatedOk;
     type ConfirmEmailAuth = AccessStandardDeactivatedOk;
-    type CreateAccountAuth = NoAuth;
+    type CreateAccountAuth = OptionalServiceAuth;
     type CreateAppPasswordAuth = AccessFull;
     type CreateInviteCodeAuth = AdminAuth;
     type CreateInviteCodesAuth = AdminAuth;
@@ -622,10 +622,11 @@ impl ComAtprotoServer for AppState {
 
     async fn create_account(
         &self,
-        _: NoAuth,
+        auth: OptionalServiceAuth,
         req: XrpcRequest<create_account::Params, create_account::Input>,
     ) -> Result<create_account::Output, XrpcError<create_account::Error>> {
-        super::account::create_account(self, req.input).await
+        let requester = auth.0.as_ref().map(|c| c.issuer_did());
+        super::account::create_account(self, req.input, requester).await
     }
 }
 
