@@ -156,6 +156,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         notes: Vec::new(),
     };
     let driver_cpu_start = cpu_seconds("self");
+    f.set("load_avg_before", load_average());
 
     // Idle: the server has just answered its first request; let it settle.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -288,6 +289,7 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         f.set("disk_mb", bytes.map(|b| b / MB));
     }
     f.set("driver_cpu_s", Some(cpu_seconds("self") - driver_cpu_start));
+    f.set("load_avg_after", load_average());
     let max_driver_pct = f
         .phases
         .iter()
@@ -305,6 +307,17 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
     std::fs::write(&args.out, text).map_err(|e| format!("{}: {e}", args.out.display()))?;
     Ok(())
+}
+
+/// The machine's 1-minute load average (other work on the machine skews
+/// every figure; it is recorded beside them).
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn record_read(f: &mut Figures, name: &str, r: PhaseResult) {
