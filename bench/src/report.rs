@@ -215,6 +215,18 @@ const METRICS: &[(&str, &str, Better, Option<f64>)] = &[
         None,
     ),
     (
+        "load_avg_before",
+        "machine load average (1 min) before the run",
+        Better::Neither,
+        None,
+    ),
+    (
+        "load_avg_after",
+        "machine load average (1 min) after the run",
+        Better::Neither,
+        None,
+    ),
+    (
         "driver_max_cpu_pct",
         "driver CPU, busiest phase: % of one core",
         Better::Neither,
