@@ -232,39 +232,32 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
     // Export.
     let clock = PhaseClock::start("export_fill", ctx.pid);
     let started = Instant::now();
-    fill_repo(&ctx, &export_account, args.export_records).await?;
-    f.set(
-        "export_fill_records_per_s",
-        Some(args.export_records as f64 / started.elapsed().as_secs_f64()),
-    );
+    let filled = fill_repo(&ctx, &export_account, args.export_records).await;
     clock.finish(&mut f, &rss);
-    let clock = PhaseClock::start("export", ctx.pid);
-    let mut times = Vec::new();
-    let mut size = 0usize;
-    for _ in 0..3 {
-        let started = Instant::now();
-        let resp = ctx
-            .http
-            .get(format!(
-                "{}/xrpc/com.atproto.sync.getRepo?did={}",
-                ctx.url, export_account.did
-            ))
-            .send()
-            .await
-            .map_err(|e| format!("getRepo: {e}"))?;
-        let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| format!("getRepo: {e}"))?;
-        if !status.is_success() {
-            return Err(format!("getRepo: {status}"));
+    match filled {
+        Ok(()) => {
+            f.set(
+                "export_fill_records_per_s",
+                Some(args.export_records as f64 / started.elapsed().as_secs_f64()),
+            );
+            let clock = PhaseClock::start("export", ctx.pid);
+            let exported = export(&ctx, &export_account).await;
+            let export_peak = clock.finish(&mut f, &rss);
+            match exported {
+                Ok((seconds, size)) => {
+                    f.set("export_s", Some(seconds));
+                    f.set("export_car_mb", Some(size as f64 / MB));
+                    f.set("export_peak_rss_mb", Some(export_peak as f64 / MB));
+                }
+                Err(e) => f.notes.push(e),
+            }
         }
-        times.push(started.elapsed().as_secs_f64());
-        size = body.len();
+        // A failure here is a finding, not a reason to lose the run.
+        Err(e) => f.notes.push(format!(
+            "export not measured: filling the repo failed after {:.1} s: {e}",
+            started.elapsed().as_secs_f64()
+        )),
     }
-    times.sort_by(f64::total_cmp);
-    f.set("export_s", times.get(times.len() / 2).copied());
-    f.set("export_car_mb", Some(size as f64 / MB));
-    let export_peak = clock.finish(&mut f, &rss);
-    f.set("export_peak_rss_mb", Some(export_peak as f64 / MB));
 
     // Footprint after the workload.
     f.set("load_rss_mb", Some(rss.overall_peak() as f64 / MB));
@@ -888,6 +881,32 @@ async fn blob_phase(ctx: &Ctx, accounts: &[Account], phase: Duration, f: &mut Fi
     if let Some(e) = r.first_error {
         f.notes.push(format!("getBlob: {e}"));
     }
+}
+
+/// `sync.getRepo` three times: the median seconds and the CAR's size.
+async fn export(ctx: &Ctx, account: &Account) -> Result<(f64, usize), String> {
+    let mut times = Vec::new();
+    let mut size = 0usize;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let resp = ctx
+            .http
+            .get(format!(
+                "{}/xrpc/com.atproto.sync.getRepo?did={}",
+                ctx.url, account.did
+            ))
+            .send()
+            .await
+            .map_err(|e| format!("getRepo: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("getRepo: {}", xrpc_error(resp).await));
+        }
+        let body = resp.bytes().await.map_err(|e| format!("getRepo: {e}"))?;
+        times.push(started.elapsed().as_secs_f64());
+        size = body.len();
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], size))
 }
 
 /// Fills the export account's repo with `n` posts, 200 per applyWrites.
