@@ -758,6 +758,23 @@ fn image(n: u64) -> Vec<u8> {
 }
 
 async fn blob_phase(ctx: &Ctx, accounts: &[Account], phase: Duration, f: &mut Figures) {
+    // A connection pool of its own: a server that answers an upload before
+    // reading its body (as an error reply may) closes that connection, and
+    // a later phase must not pick it from the shared pool.
+    let own = Ctx {
+        http: match reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                f.notes.push(format!("blobs: no HTTP client: {e}"));
+                return;
+            }
+        },
+        ..ctx.clone()
+    };
+    let ctx = &own;
     const CLIENTS: usize = 4;
     const MAX_UPLOADS: u64 = 200;
     let started = Instant::now();
