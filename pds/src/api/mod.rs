@@ -10,9 +10,9 @@ use axum::Router;
 use crate::state::AppState;
 
 mod account;
-pub mod blobs;
 pub mod account_status;
 pub mod app_password;
+pub mod blobs;
 pub mod email;
 pub mod identity;
 pub mod repo;
