@@ -163,6 +163,9 @@ impl Stream for RepoCarStream {
 
 /// A commit with its MST: the CAR sections of the commit block and every
 /// node, and the record CIDs the tree holds (each once, in tree order).
+/// Record blocks read per round trip while taking a snapshot.
+const SNAPSHOT_RECORD_PAGE: usize = 500;
+
 struct Snapshot {
     sections: Vec<u8>,
     records: Vec<Cid>,
@@ -276,7 +279,24 @@ impl RepoWriter {
             sections.extend_from_slice(&car_sections(&level));
             frontier = next;
         }
-        Ok(Snapshot { sections, records })
+        // Record blocks are read here too: a commit deletes the blocks of
+        // the records it replaces, so reading them later, while the CAR is
+        // sent, could miss some. The snapshot is whole before a byte goes.
+        for page in records.chunks(SNAPSHOT_RECORD_PAGE) {
+            let mut got = self.store().repo().get_blocks(did, page).await?;
+            if let Some(m) = got.missing.first() {
+                return Err(RepoWriteError::MissingBlock(*m));
+            }
+            let blocks: Vec<(Cid, Vec<u8>)> = page
+                .iter()
+                .filter_map(|c| got.blocks.remove(c).map(|b| (*c, b)))
+                .collect();
+            sections.extend_from_slice(&car_sections(&blocks));
+        }
+        Ok(Snapshot {
+            sections,
+            records: Vec::new(),
+        })
     }
 
     /// A CAR proving the record `collection/rkey` (or its absence) in the
