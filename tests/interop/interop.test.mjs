@@ -384,7 +384,9 @@ describe('@atproto/repo: sync reads verified', () => {
 
     const [first, second] = [...records.keys()]
     const created = (await agent.com.atproto.repo.createRecord({ repo: did, collection: POST, record: post('after since') })).data
-    await agent.com.atproto.repo.putRecord({ repo: did, collection: POST, rkey: first, record: post('updated after since') })
+    const updated = (await agent.com.atproto.repo.putRecord({ repo: did, collection: POST, rkey: first, record: post('updated after since') })).data
+    // The replaced version's block is gone: keep the current CID.
+    records.set(first, updated.cid)
     await agent.com.atproto.repo.deleteRecord({ repo: did, collection: POST, rkey: second })
     records.delete(second)
 
