@@ -12,11 +12,13 @@ pub mod config;
 pub mod crawlers;
 pub mod error;
 pub mod handle;
+pub mod housekeeping;
 pub mod http;
 pub mod identity;
 pub mod jwt;
 pub mod keys;
 pub mod plc;
+pub mod random;
 pub mod secrets;
 pub mod service_auth;
 pub mod session;
@@ -190,7 +192,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let app = http::router(self.state.clone());
-        let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let housekeeping = tokio::spawn(housekeeping::run(self.state.clone()));
         let crawlers = crawlers::Crawlers::start(
             self.state.http.clone(),
             crawlers::CrawlerConfig::new(
@@ -247,24 +249,6 @@ fn notify_worker(config: &Config, store: &Store) -> Result<pds_notify::Worker, S
         channels.build()?,
         worker_config,
     )?)
-}
-
-/// Periodic cleanup: refresh tokens expired for longer than a refresh
-/// token's lifetime are deleted (rotated-out tokens are kept that long
-/// after their grace period so that a late reuse is still recognised and
-/// revokes its session).
-async fn housekeeping(state: AppState) {
-    let keep_ms = i64::try_from(jwt::REFRESH_TOKEN_TTL.as_millis()).unwrap_or(i64::MAX);
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-    loop {
-        tick.tick().await;
-        let cutoff = pds_store::now_ms().saturating_sub(keep_ms);
-        match state.store.sessions().delete_expired(cutoff).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "expired refresh tokens deleted"),
-            Err(e) => tracing::warn!(error = %e, "refresh token cleanup failed"),
-        }
-    }
 }
 
 /// A future resolving when the process receives SIGINT (Ctrl-C) or
