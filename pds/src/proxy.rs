@@ -622,6 +622,51 @@ mod tests {
         assert_eq!(service_endpoint(&doc, "did:web:other", "#bsky_chat"), None);
     }
 
+    /// Reads a body to its end or first error; returns the bytes read.
+    async fn drain(mut body: LimitedBody) -> (Vec<u8>, Option<std::io::Error>) {
+        let mut out = Vec::new();
+        loop {
+            let next =
+                std::future::poll_fn(|cx| http_body::Body::poll_frame(Pin::new(&mut body), cx))
+                    .await;
+            match next {
+                None => return (out, None),
+                Some(Err(e)) => return (out, Some(e)),
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        out.extend_from_slice(data);
+                    }
+                }
+            }
+        }
+    }
+
+    fn limited(bytes: &[u8], limit: u64) -> (LimitedBody, Arc<AtomicBool>) {
+        let flag = Arc::new(AtomicBool::new(false));
+        let body = LimitedBody {
+            inner: Mutex::new(Body::from(bytes.to_vec())),
+            seen: 0,
+            limit,
+            too_large: flag.clone(),
+        };
+        (body, flag)
+    }
+
+    #[tokio::test]
+    async fn body_limit() {
+        let (body, flag) = limited(b"0123456789", 10);
+        let (read, err) = drain(body).await;
+        assert_eq!(read, b"0123456789");
+        assert!(err.is_none());
+        assert!(!flag.load(Ordering::Relaxed));
+
+        let (body, flag) = limited(b"0123456789", 9);
+        let (read, err) = drain(body).await;
+        assert!(read.is_empty());
+        assert!(err.is_some());
+        assert!(flag.load(Ordering::Relaxed));
+    }
+
     #[test]
     fn error_mapping() {
         let e: XrpcError = ProxyError::HeaderSpaces.into();

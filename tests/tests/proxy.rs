@@ -279,6 +279,43 @@ async fn post_with(
     pds.request(req).await
 }
 
+/// A POST with a chunked body, written by hand over TCP (the HTTP client
+/// always sends a length); returns the status and the whole response.
+async fn raw_chunked_post(
+    pds: &TestPds,
+    path: &str,
+    bearer: &str,
+    chunks: &[Vec<u8>],
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = pds.url.strip_prefix("http://").expect("http URL");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {bearer}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in chunks {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    stream.write_all(&request).await.expect("write request");
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .await
+        .expect("read response");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text}"));
+    (status, text)
+}
+
 both_backends! {
     async fn forwards_to_the_appview(backend: Backend) {
         let fake = Fake::start().await;
@@ -317,6 +354,9 @@ both_backends! {
         assert_eq!(got.header("cookie"), None);
         assert_eq!(got.header("x-other"), None);
         assert_eq!(got.header("atproto-proxy"), None);
+        // No accept-encoding from the client: the upstream is asked for
+        // the identity encoding.
+        assert_eq!(got.header("accept-encoding"), Some("identity"));
         assert_ne!(got.bearer(), access);
         check_service_token(&got, &key, &did, &fake.did, "app.bsky.feed.getTimeline");
 
@@ -339,6 +379,21 @@ both_backends! {
         assert_eq!(got.header("content-type"), Some("application/json"));
         assert_eq!(got.header("content-length"), Some(bytes.len().to_string().as_str()));
         check_service_token(&got, &key, &did, &fake.did, "app.bsky.feed.sendInteractions");
+
+        // A chunked body (no length) streams through as it came.
+        let chunks: Vec<Vec<u8>> = (0..8).map(|i| vec![b'a' + i; 4096]).collect();
+        let (status, text) = raw_chunked_post(&pds, "/xrpc/app.bsky.feed.sendInteractions", &access, &chunks).await;
+        assert_eq!(status, 200, "{text}");
+        let got = fake.one();
+        assert_eq!(got.body, chunks.concat());
+        assert_eq!(got.header("content-length"), None);
+        assert_eq!(got.header("transfer-encoding"), Some("chunked"));
+        check_service_token(&got, &key, &did, &fake.did, "app.bsky.feed.sendInteractions");
+
+        // With the client's accept-encoding, the upstream's encoding comes back.
+        let r = get_with(&pds, "/xrpc/app.bsky.feed.getTimeline", Some(&access), &[("accept-encoding", "gzip")]).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(fake.one().header("accept-encoding"), Some("gzip"));
 
         // Over the JSON body limit: 413, nothing forwarded.
         let huge = serde_json::to_vec(&json!({"padding": "x".repeat(200_000)})).expect("json");
