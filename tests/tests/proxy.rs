@@ -627,17 +627,52 @@ both_backends! {
 }
 
 /// Without an appview configured, unserved methods answer 501 naming the
-/// method; the header still reaches a service.
+/// method; createReport goes to the report service; the header still
+/// reaches any service.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_appview_configured() {
+async fn default_services() {
     let fake = Fake::start().await;
-    let pds = TestPds::start(Options::new(Backend::Sqlite).with_plc()).await;
-    let (_, access) = account(&pds, "fay.test").await;
+    let reports = Fake::start().await;
+    let pds = TestPds::start(
+        Options::new(Backend::Sqlite)
+            .with_plc()
+            .set("PDS_REPORT_SERVICE_URL", &reports.url)
+            .set("PDS_REPORT_SERVICE_DID", &reports.did),
+    )
+    .await;
+    let (did, access) = account(&pds, "fay.test").await;
+    let key = plc_signing_key(&did).await;
     let m = pds
         .get("/xrpc/app.bsky.feed.getTimeline", Some(&access))
         .await
         .assert_error(501, "MethodNotImplemented");
     assert_eq!(m, "No service configured for app.bsky.feed.getTimeline");
+
+    let report = json!({
+        "reasonType": "com.atproto.moderation.defs#reasonSpam",
+        "subject": {"$type": "com.atproto.admin.defs#repoRef", "did": did},
+    });
+    pds.xrpc_post(
+        "com.atproto.moderation.createReport",
+        &report,
+        Some(&access),
+    )
+    .await
+    .ok();
+    let got = reports.one();
+    assert_eq!(got.path, "/xrpc/com.atproto.moderation.createReport");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&got.body).expect("JSON"),
+        report
+    );
+    check_service_token(
+        &got,
+        &key,
+        &did,
+        &reports.did,
+        "com.atproto.moderation.createReport",
+    );
+
     get_with(
         &pds,
         "/xrpc/app.bsky.feed.getTimeline",
