@@ -18,6 +18,7 @@ pub mod identity;
 pub mod jwt;
 pub mod keys;
 pub mod plc;
+pub mod proxy;
 pub mod random;
 pub mod secrets;
 pub mod service_auth;
@@ -112,6 +113,13 @@ impl Server {
             .connect_timeout(std::time::Duration::from_secs(10))
             .build()
             .map_err(|e| StartError::HttpClient(e.to_string()))?;
+        let proxy_http = reqwest::Client::builder()
+            .user_agent(concat!("atproto-pds-rs/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .read_timeout(std::time::Duration::from_secs(300))
+            .build()
+            .map_err(|e| StartError::HttpClient(e.to_string()))?;
         let mut random = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut random);
         let random_pw: String = random.iter().map(|b| format!("{b:02x}")).collect();
@@ -156,6 +164,7 @@ impl Server {
             repo,
             firehose,
             http,
+            proxy_http,
             dummy_password_hash,
             config,
         });
