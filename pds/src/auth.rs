@@ -385,7 +385,7 @@ impl XrpcAuth<AppState> for RefreshAuthExpiredOk {
 pub struct AdminAuth;
 
 /// Compares in time independent of where the inputs first differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use sha2::{Digest, Sha256};
     // Hash both to fixed length so the comparison time does not depend on
     // the length of the guess either.

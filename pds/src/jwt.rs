@@ -25,6 +25,27 @@ pub const ACCESS_TYP: &str = "at+jwt";
 /// `typ` header of refresh tokens.
 pub const REFRESH_TYP: &str = "refresh+jwt";
 
+/// How session tokens are signed (`PDS_SESSION_TOKEN_ALG`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SessionTokenAlg {
+    /// HS256 with `PDS_JWT_SECRET` (the reference's).
+    #[default]
+    Hs256,
+    /// ES256K with each account's own signing key.
+    Es256k,
+}
+
+impl std::str::FromStr for SessionTokenAlg {
+    type Err = ();
+    fn from_str(s: &str) -> Result<SessionTokenAlg, ()> {
+        match s.to_ascii_uppercase().as_str() {
+            "HS256" => Ok(SessionTokenAlg::Hs256),
+            "ES256K" => Ok(SessionTokenAlg::Es256k),
+            _ => Err(()),
+        }
+    }
+}
+
 /// The `scope` claim of a session token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {

@@ -17,6 +17,7 @@ pub mod identity;
 pub mod jwt;
 pub mod keys;
 pub mod plc;
+pub mod rate_limit;
 pub mod secrets;
 pub mod service_auth;
 pub mod session;
@@ -155,6 +156,9 @@ impl Server {
             firehose,
             http,
             dummy_password_hash,
+            rate_limits: config
+                .rate_limits_enabled
+                .then(|| rate_limit::RateLimiter::new(config.rate_limit_settings.clone())),
             config,
         });
         Ok(Server {
@@ -208,6 +212,8 @@ impl Server {
             shutdown.await;
             firehose.shutdown();
         };
+        // The peer address is the client IP of rate limits.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
