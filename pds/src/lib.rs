@@ -143,7 +143,8 @@ impl Server {
             },
         );
         let state = AppState::new(Inner {
-            tokens: TokenSigner::new(&jwt_secret, &config.service_did),
+            tokens: TokenSigner::new(&jwt_secret, &config.service_did)
+                .with_alg(config.session_token_alg),
             plc,
             identity,
             key_cipher: KeyCipher::new(&key_encryption_secret),
