@@ -72,6 +72,8 @@ const KNOWN_KEYS: &[&str] = &[
     "RATE_LIMIT_BYPASS_KEY",
     "RATE_LIMIT_BYPASS_IPS",
     "RATE_LIMIT_POINTS",
+    "REDIS_SCRATCH_ADDRESS",
+    "REDIS_SCRATCH_PASSWORD",
     "SESSION_TOKEN_ALG",
     "ADMIN_PASSWORD",
     "JWT_SECRET",
@@ -636,7 +638,8 @@ impl Config {
 }
 
 /// `PDS_RATE_LIMIT_BYPASS_KEY`, `PDS_RATE_LIMIT_BYPASS_IPS` (addresses
-/// or CIDR ranges) and `PDS_RATE_LIMIT_POINTS` (`name=points,...`).
+/// or CIDR ranges), `PDS_RATE_LIMIT_POINTS` (`name=points,...`),
+/// `PDS_REDIS_SCRATCH_ADDRESS` and `PDS_REDIS_SCRATCH_PASSWORD`.
 fn rate_limit_settings(v: &Values) -> Result<crate::rate_limit::Settings, ConfigError> {
     let mut settings = crate::rate_limit::Settings {
         bypass_key: v.str("RATE_LIMIT_BYPASS_KEY").map(str::to_owned),
@@ -647,6 +650,13 @@ fn rate_limit_settings(v: &Values) -> Result<crate::rate_limit::Settings, Config
             .parse()
             .map_err(|m: String| invalid("RATE_LIMIT_BYPASS_IPS", m))?;
         settings.bypass_ips.push(range);
+    }
+    if let Some(address) = v.str("REDIS_SCRATCH_ADDRESS") {
+        let password = v.str("REDIS_SCRATCH_PASSWORD");
+        crate::rate_limit::redis_url(address, password)
+            .map_err(|m| invalid("REDIS_SCRATCH_ADDRESS", m))?;
+        settings.redis_address = Some(address.to_owned());
+        settings.redis_password = password.map(str::to_owned);
     }
     for item in v.list("RATE_LIMIT_POINTS") {
         let bad = |m: &str| invalid("RATE_LIMIT_POINTS", format!("{item:?}: {m}"));

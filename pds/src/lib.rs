@@ -59,6 +59,8 @@ pub enum StartError {
     Repo(#[from] pds_repo::RepoWriteError),
     #[error("HTTP client: {0}")]
     HttpClient(String),
+    #[error("rate limits: {0}")]
+    RateLimits(#[from] rate_limit::RateLimitStartError),
     #[error("notifications: {0}")]
     Notify(#[from] pds_notify::NotifyError),
     #[error("cannot listen on {addr}: {source}")]
@@ -133,6 +135,10 @@ impl Server {
             admin_password_from_file,
         } = secrets;
         let admin_password_shown = admin_password_from_file.then(|| admin_password.clone());
+        let rate_limits = match config.rate_limits_enabled {
+            true => Some(rate_limit::RateLimiter::start(config.rate_limit_settings.clone()).await?),
+            false => None,
+        };
         let plc = PlcClient::new(http.clone(), &config.plc_url);
         let identity = identity::IdentityResolver::new(
             http.clone(),
@@ -157,9 +163,7 @@ impl Server {
             firehose,
             http,
             dummy_password_hash,
-            rate_limits: config
-                .rate_limits_enabled
-                .then(|| rate_limit::RateLimiter::new(config.rate_limit_settings.clone())),
+            rate_limits,
             config,
         });
         Ok(Server {

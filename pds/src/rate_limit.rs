@@ -1,5 +1,8 @@
 //! Rate limits (`PDS_RATE_LIMITS_ENABLED`), as the reference PDS applies
-//! them: fixed windows of points per key, in memory (one process).
+//! them: fixed windows of points per key, in memory (one process), or in
+//! Redis (`PDS_REDIS_SCRATCH_ADDRESS`, with `PDS_REDIS_SCRATCH_PASSWORD`)
+//! so that several processes share them. When Redis fails, the request is
+//! let through and the failure logged (as the reference).
 //!
 //! | limit | window | points | key | where |
 //! | --- | --- | --- | --- | --- |
@@ -232,7 +235,7 @@ impl IpRange {
 }
 
 /// The settings of the limiter.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     /// `PDS_RATE_LIMIT_BYPASS_KEY`.
     pub bypass_key: Option<String>,
@@ -240,6 +243,41 @@ pub struct Settings {
     pub bypass_ips: Vec<IpRange>,
     /// `PDS_RATE_LIMIT_POINTS`: points by limit name.
     pub points: BTreeMap<String, u64>,
+    /// `PDS_REDIS_SCRATCH_ADDRESS` (`host:port`).
+    pub redis_address: Option<String>,
+    /// `PDS_REDIS_SCRATCH_PASSWORD`.
+    pub redis_password: Option<String>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field(
+                "bypass_key",
+                &self.bypass_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("bypass_ips", &self.bypass_ips)
+            .field("points", &self.points)
+            .field("redis_address", &self.redis_address)
+            .field(
+                "redis_password",
+                &self.redis_password.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// The Redis URL of `address` (`host:port`) with `password`.
+pub fn redis_url(address: &str, password: Option<&str>) -> Result<url::Url, String> {
+    let mut url = url::Url::parse(&format!("redis://{address}/"))
+        .ok()
+        .filter(|u| u.host_str().is_some() && u.path() == "/" && u.username().is_empty())
+        .ok_or_else(|| format!("{address:?} is not host:port"))?;
+    if let Some(pw) = password {
+        url.set_password(Some(pw))
+            .map_err(|_| "cannot use this password".to_owned())?;
+    }
+    Ok(url)
 }
 
 struct Window {
@@ -248,11 +286,29 @@ struct Window {
     window: Duration,
 }
 
-/// The limiter: fixed windows per limit and key, in memory.
+/// Where the windows are kept.
+enum Store {
+    Memory {
+        windows: Mutex<HashMap<(&'static str, String), Window>>,
+        ops: AtomicU64,
+    },
+    /// Keys `rl-<limit>:<key>` counting points, expiring with the window.
+    Redis(redis::aio::ConnectionManager),
+}
+
+/// The limiter: fixed windows per limit and key.
 pub struct RateLimiter {
     settings: Settings,
-    windows: Mutex<HashMap<(&'static str, String), Window>>,
-    ops: AtomicU64,
+    store: Store,
+}
+
+/// The limiter could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RateLimitStartError {
+    #[error("PDS_REDIS_SCRATCH_ADDRESS: {0}")]
+    Address(String),
+    #[error("cannot connect to Redis at PDS_REDIS_SCRATCH_ADDRESS: {0}")]
+    Redis(#[from] redis::RedisError),
 }
 
 impl std::fmt::Debug for RateLimiter {
@@ -265,12 +321,74 @@ impl std::fmt::Debug for RateLimiter {
 const SWEEP_EVERY: u64 = 4096;
 
 impl RateLimiter {
-    /// A limiter with `settings`.
+    /// An in-memory limiter with `settings` (Redis settings ignored).
     pub fn new(settings: Settings) -> RateLimiter {
         RateLimiter {
             settings,
-            windows: Mutex::new(HashMap::new()),
-            ops: AtomicU64::new(0),
+            store: Store::Memory {
+                windows: Mutex::new(HashMap::new()),
+                ops: AtomicU64::new(0),
+            },
+        }
+    }
+
+    /// The limiter `settings` ask for: in Redis when an address is set
+    /// (connecting now), else in memory.
+    pub async fn start(settings: Settings) -> Result<RateLimiter, RateLimitStartError> {
+        let Some(address) = &settings.redis_address else {
+            return Ok(RateLimiter::new(settings));
+        };
+        let url = redis_url(address, settings.redis_password.as_deref())
+            .map_err(RateLimitStartError::Address)?;
+        let manager = redis::Client::open(url)?.get_connection_manager().await?;
+        Ok(RateLimiter {
+            settings,
+            store: Store::Redis(manager),
+        })
+    }
+
+    /// Spends `points` of `key` in `limit`; `None` when the store failed
+    /// (the request is then not limited).
+    async fn consume(&self, limit: &Limit, key: &str, points: u64) -> Option<Status> {
+        match &self.store {
+            Store::Memory { .. } => Some(self.consume_at(limit, key, points, Instant::now())),
+            Store::Redis(manager) => {
+                let max = self.points_of(limit);
+                let window_ms = limit.window_secs.saturating_mul(1000);
+                let rkey = format!("rl-{}:{key}", limit.name);
+                let mut conn = manager.clone();
+                let reply: redis::RedisResult<(Option<String>, u64, i64)> = redis::pipe()
+                    .atomic()
+                    .cmd("SET")
+                    .arg(&rkey)
+                    .arg(0)
+                    .arg("PX")
+                    .arg(window_ms)
+                    .arg("NX")
+                    .cmd("INCRBY")
+                    .arg(&rkey)
+                    .arg(points)
+                    .cmd("PTTL")
+                    .arg(&rkey)
+                    .query_async(&mut conn)
+                    .await;
+                match reply {
+                    Ok((_, consumed, pttl)) => Some(Status {
+                        limit: max,
+                        window_secs: limit.window_secs,
+                        remaining: max.saturating_sub(consumed),
+                        reset_in: match u64::try_from(pttl) {
+                            Ok(ms) => Duration::from_millis(ms),
+                            Err(_) => Duration::from_millis(window_ms),
+                        },
+                        exceeded: consumed > max,
+                    }),
+                    Err(e) => {
+                        tracing::error!(error = %e, limit = limit.name, "rate limiter failed to consume points");
+                        None
+                    }
+                }
+            }
         }
     }
 
@@ -283,12 +401,23 @@ impl RateLimiter {
             .unwrap_or(limit.points)
     }
 
-    /// Spends `points` of `key` in `limit` at `now`.
+    /// Spends `points` of `key` in `limit` at `now`, in memory (a Redis
+    /// limiter keeps a memory window for nothing else: it is not used).
     fn consume_at(&self, limit: &Limit, key: &str, points: u64, now: Instant) -> Status {
         let max = self.points_of(limit);
         let window = Duration::from_secs(limit.window_secs);
-        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.ops.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+        let Store::Memory { windows, ops } = &self.store else {
+            // Only the memory store is timed by the caller.
+            return Status {
+                limit: max,
+                window_secs: limit.window_secs,
+                remaining: max,
+                reset_in: window,
+                exceeded: false,
+            };
+        };
+        let mut windows = windows.lock().unwrap_or_else(PoisonError::into_inner);
+        if ops.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             windows.retain(|_, w| now.duration_since(w.started) < w.window);
         }
         let w = windows
@@ -391,7 +520,7 @@ pub enum Key<'a> {
 
 /// Spends `points` in each of `limits` for the request whose extensions
 /// are `ext` (a no-op when limits are off or bypassed, or `points` is 0).
-pub fn consume(
+pub async fn consume(
     state: &AppState,
     ext: &Extensions,
     limits: &[Limit],
@@ -409,12 +538,12 @@ pub fn consume(
         Key::Did(did) => did.to_owned(),
         Key::IdentifierAndIp(id) => format!("{id}-{}", ctx.client),
     };
-    let now = Instant::now();
     let mut exceeded = false;
     for l in limits {
-        let s = limiter.consume_at(l, &key, points, now);
-        exceeded |= s.exceeded;
-        ctx.record(s);
+        if let Some(s) = limiter.consume(l, &key, points).await {
+            exceeded |= s.exceeded;
+            ctx.record(s);
+        }
     }
     if exceeded {
         Err(RateLimited)
@@ -520,9 +649,11 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
     } else {
         GLOBAL_IP
     };
-    let status = limiter.consume_at(&global, &ctx.client, 1, Instant::now());
-    ctx.record(status);
-    let mut response = if status.exceeded {
+    let status = limiter.consume(&global, &ctx.client, 1).await;
+    if let Some(s) = status {
+        ctx.record(s);
+    }
+    let mut response = if status.is_some_and(|s| s.exceeded) {
         XrpcError::<atproto_types::xrpc::NoNamedError>::from(RateLimited).into_response()
     } else {
         req.extensions_mut().insert(ctx.clone());

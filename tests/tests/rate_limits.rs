@@ -2,7 +2,8 @@
 //! PostgreSQL: the `RateLimit-*` headers, 429 `RateLimitExceeded`, the
 //! keys (identifier and IP, DID, IP), repo-write points, bypasses. Limits
 //! are made small with `PDS_RATE_LIMIT_POINTS`; other client IPs come
-//! through `X-Forwarded-For`, trusted from the loopback peer.
+//! through `X-Forwarded-For`, trusted from the loopback peer. Two servers
+//! share limits through the Redis on 127.0.0.1:6379.
 
 use pds_tests::{both_backends, Backend, Options, Reply, TestPds};
 use serde_json::{json, Value};
@@ -237,6 +238,33 @@ both_backends! {
         assert_eq!(limits(&r), (6000, 5999, "6000;w=300".to_owned()));
     }
 
+    async fn shared_through_redis(backend: Backend) {
+        // Two servers with one Redis share their limits.
+        let opts = || {
+            options(backend, true, "create-session-5m=3")
+                .set("PDS_REDIS_SCRATCH_ADDRESS", "127.0.0.1:6379")
+        };
+        let a = TestPds::start(opts()).await;
+        let b = TestPds::start(opts()).await;
+        // An identifier of this run only (Redis outlives the test).
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos();
+        let who = format!("nobody-{nanos}-{backend:?}.test").to_lowercase();
+        for (pds, remaining) in [(&a, 2), (&b, 1), (&a, 0)] {
+            let r = login(pds, &who, "pw", None).await;
+            r.assert_error(401, "AuthenticationRequired");
+            assert_eq!(limits(&r), (3, remaining, "3;w=300".to_owned()));
+        }
+        login(&b, &who, "pw", None).await.assert_error(429, "RateLimitExceeded");
+        login(&a, &who, "pw", None).await.assert_error(429, "RateLimitExceeded");
+        // Another identifier has its own window.
+        let r = login(&b, &format!("other-{who}"), "pw", None).await;
+        r.assert_error(401, "AuthenticationRequired");
+        assert_eq!(limits(&r).1, 2);
+    }
+
     async fn bypass_key_and_ips(backend: Backend) {
         let pds = TestPds::start(
             options(backend, true, "create-session-5m=1")
@@ -274,6 +302,12 @@ fn bad_settings_are_refused() {
     assert!(start("PDS_RATE_LIMIT_POINTS", "repo-write-hour=0").is_err());
     assert!(start("PDS_RATE_LIMIT_POINTS", "repo-write-hour").is_err());
     assert!(start("PDS_RATE_LIMIT_BYPASS_IPS", "10.0.0.0/40").is_err());
+    assert!(start("PDS_REDIS_SCRATCH_ADDRESS", "redis://x:1/path").is_err());
+    let c = start("PDS_REDIS_SCRATCH_ADDRESS", "127.0.0.1:6379").expect("valid");
+    assert_eq!(
+        c.rate_limit_settings.redis_address.as_deref(),
+        Some("127.0.0.1:6379")
+    );
     let c = start("PDS_RATE_LIMIT_POINTS", "repo-write-hour=5, global-ip=7").expect("valid");
     assert_eq!(c.rate_limit_settings.points.get("global-ip"), Some(&7));
 }

@@ -166,7 +166,7 @@ impl ComAtprotoIdentity for AppState {
     ) -> Result<(), XrpcError<update_handle::Error>> {
         let did = auth.did.as_str();
         let limits = rate_limit::UPDATE_HANDLE;
-        rate_limit::consume(self, req.extensions(), limits, Key::Did(did), 1)?;
+        rate_limit::consume(self, req.extensions(), limits, Key::Did(did), 1).await?;
         let handle = validate_handle_for(self, req.input.handle.as_str(), did).await?;
         let accounts = self.store.accounts();
         let holder = accounts

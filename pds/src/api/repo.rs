@@ -49,7 +49,7 @@ async fn find_account(state: &AppState, repo: &AtIdentifier) -> Result<Option<Ac
 
 /// Spends the points of a repository write in the account's shared
 /// `repo-write-*` limits.
-fn repo_write_limit<P, I>(
+async fn repo_write_limit<P, I>(
     state: &AppState,
     req: &XrpcRequest<P, I>,
     auth: &AccessStandard,
@@ -62,6 +62,7 @@ fn repo_write_limit<P, I>(
         Key::Did(&auth.did),
         points.points(),
     )
+    .await
 }
 
 /// The DID and decrypted signing key of the repo a write names, after the
@@ -284,7 +285,7 @@ impl ComAtprotoRepo for AppState {
             creates: 1,
             ..Default::default()
         };
-        repo_write_limit(self, &req, &auth, points)?;
+        repo_write_limit(self, &req, &auth, points).await?;
         let input = req.input;
         let (did, key) = writable(self, &auth, &input.repo).await?;
         let swap_commit = opt_cid(&input.swap_commit, "swapCommit")?;
@@ -317,7 +318,7 @@ impl ComAtprotoRepo for AppState {
             updates: 1,
             ..Default::default()
         };
-        repo_write_limit(self, &req, &auth, points)?;
+        repo_write_limit(self, &req, &auth, points).await?;
         let input = req.input;
         let (did, key) = writable(self, &auth, &input.repo).await?;
         let swap_commit = opt_cid(&input.swap_commit, "swapCommit")?;
@@ -354,7 +355,7 @@ impl ComAtprotoRepo for AppState {
             deletes: 1,
             ..Default::default()
         };
-        repo_write_limit(self, &req, &auth, points)?;
+        repo_write_limit(self, &req, &auth, points).await?;
         let input = req.input;
         let (did, key) = writable(self, &auth, &input.repo).await?;
         let swap_commit = opt_cid(&input.swap_commit, "swapCommit")?;
@@ -384,7 +385,7 @@ impl ComAtprotoRepo for AppState {
                 apply_writes::InputWrites::Delete(_) => points.deletes += 1,
             }
         }
-        repo_write_limit(self, &req, &auth, points)?;
+        repo_write_limit(self, &req, &auth, points).await?;
         let input = req.input;
         if input.writes.len() > MAX_WRITES {
             return Err(XrpcError::invalid_request(format!(
@@ -478,7 +479,7 @@ impl ComAtprotoRepo for AppState {
         auth: AccessStandardDeactivatedOk,
         req: XrpcRequest<upload_blob::Params, BinaryInput>,
     ) -> Result<upload_blob::Output, XrpcError<upload_blob::Error>> {
-        rate_limit::consume(self, req.extensions(), rate_limit::UPLOAD_BLOB, Key::Ip, 1)?;
+        rate_limit::consume(self, req.extensions(), rate_limit::UPLOAD_BLOB, Key::Ip, 1).await?;
         let meta = blobs::upload(self, &auth.did, req.input).await?;
         if meta.takedown_ref.is_some() {
             return Err(XrpcError::invalid_request(

@@ -193,7 +193,8 @@ impl ComAtprotoServer for AppState {
             rate_limit::CREATE_SESSION,
             Key::IdentifierAndIp(&req.input.identifier),
             1,
-        )?;
+        )
+        .await?;
         let input = req.input;
         let login = match session::login(self, &input.identifier, &input.password).await {
             Ok(l) => l,
@@ -570,7 +571,7 @@ impl ComAtprotoServer for AppState {
         req: XrpcRequest<request_email_confirmation::Params, ()>,
     ) -> Result<(), XrpcError<request_email_confirmation::Error>> {
         let limits = rate_limit::REQUEST_EMAIL_CONFIRMATION;
-        rate_limit::consume(self, req.extensions(), limits, Key::Did(&auth.did), 1)?;
+        rate_limit::consume(self, req.extensions(), limits, Key::Did(&auth.did), 1).await?;
         email::request_confirmation(self, &auth.account).await
     }
 
@@ -588,7 +589,7 @@ impl ComAtprotoServer for AppState {
         req: XrpcRequest<request_email_update::Params, ()>,
     ) -> Result<request_email_update::Output, XrpcError<request_email_update::Error>> {
         let limits = rate_limit::REQUEST_EMAIL_UPDATE;
-        rate_limit::consume(self, req.extensions(), limits, Key::Did(&auth.did), 1)?;
+        rate_limit::consume(self, req.extensions(), limits, Key::Did(&auth.did), 1).await?;
         email::request_update(self, &auth.account).await
     }
 
@@ -606,7 +607,7 @@ impl ComAtprotoServer for AppState {
         req: XrpcRequest<request_password_reset::Params, request_password_reset::Input>,
     ) -> Result<(), XrpcError<request_password_reset::Error>> {
         let limits = rate_limit::REQUEST_PASSWORD_RESET;
-        rate_limit::consume(self, req.extensions(), limits, Key::Ip, 1)?;
+        rate_limit::consume(self, req.extensions(), limits, Key::Ip, 1).await?;
         email::request_password_reset(self, &req.input.email).await
     }
 
@@ -621,7 +622,8 @@ impl ComAtprotoServer for AppState {
             rate_limit::RESET_PASSWORD,
             Key::Ip,
             1,
-        )?;
+        )
+        .await?;
         email::reset_password(self, req.input).await
     }
 
@@ -631,7 +633,7 @@ impl ComAtprotoServer for AppState {
         req: XrpcRequest<request_account_delete::Params, ()>,
     ) -> Result<(), XrpcError<request_account_delete::Error>> {
         let limits = rate_limit::REQUEST_ACCOUNT_DELETE;
-        rate_limit::consume(self, req.extensions(), limits, Key::Did(&auth.did), 1)?;
+        rate_limit::consume(self, req.extensions(), limits, Key::Did(&auth.did), 1).await?;
         email::request_account_delete(self, &auth.account).await
     }
 
@@ -646,7 +648,8 @@ impl ComAtprotoServer for AppState {
             rate_limit::DELETE_ACCOUNT,
             Key::Ip,
             1,
-        )?;
+        )
+        .await?;
         email::delete_account(self, req.input).await
     }
 
@@ -661,7 +664,8 @@ impl ComAtprotoServer for AppState {
             rate_limit::CREATE_ACCOUNT,
             Key::Ip,
             1,
-        )?;
+        )
+        .await?;
         let requester = auth.0.as_ref().map(|c| c.issuer_did());
         super::account::create_account(self, req.input, requester).await
     }
