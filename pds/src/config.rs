@@ -17,6 +17,8 @@
 //! | `PDS_DATABASE_URL` | `postgres://...` to use PostgreSQL instead of SQLite | SQLite in the data directory |
 //! | `PDS_KEY_ENCRYPTION_SECRET` | master secret the account signing keys are encrypted with at rest (HKDF-SHA256 → ChaCha20-Poly1305); at least 32 characters | generated into the secrets file |
 //! | `PDS_REFRESH_GRACE_PERIOD_SECONDS` | how long a rotated refresh token may still be used (and yields the same successor) | 7200 |
+//! | `PDS_HANDLE_RESOLVER_NAMESERVERS` | DNS servers (`ip` or `ip:port`, comma-separated) for handle resolution | the system's |
+//! | `PDS_FIREHOSE_RETENTION_HOURS` | how long firehose events are kept for replay (older ones are pruned hourly; a cursor before them gets `#info OutdatedCursor`) | 72 |
 //! | `PDS_RATE_LIMIT_POINTS` | `name=points,...`: the points of named rate limits (see [`crate::rate_limit`]) | the reference's |
 //! | `PDS_SESSION_TOKEN_ALG` | `HS256` (session tokens signed with `PDS_JWT_SECRET`) or `ES256K` (signed with each account's signing key) | `HS256` |
 //!
@@ -80,6 +82,8 @@ const KNOWN_KEYS: &[&str] = &[
     "PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX",
     "KEY_ENCRYPTION_SECRET",
     "REFRESH_GRACE_PERIOD_SECONDS",
+    "HANDLE_RESOLVER_NAMESERVERS",
+    "FIREHOSE_RETENTION_HOURS",
 ];
 
 /// Default listening port (the reference's).
@@ -90,6 +94,8 @@ pub const DEFAULT_BLOB_UPLOAD_LIMIT: u64 = 5 * 1024 * 1024;
 pub const DEFAULT_PLC_URL: &str = "https://plc.directory";
 /// Default refresh-token grace period: 2 hours (the reference's).
 pub const DEFAULT_REFRESH_GRACE: Duration = Duration::from_secs(2 * 3600);
+/// Default firehose event retention: 72 hours.
+pub const DEFAULT_FIREHOSE_RETENTION: Duration = pds_store::DEFAULT_EVENT_RETENTION;
 
 /// A configuration error: which setting, and what is wrong with it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -241,6 +247,9 @@ pub struct Config {
     pub session_token_alg: crate::jwt::SessionTokenAlg,
     /// `PDS_REFRESH_GRACE_PERIOD_SECONDS`.
     pub refresh_grace_period: Duration,
+    /// `PDS_FIREHOSE_RETENTION_HOURS`: firehose events older than this are
+    /// pruned.
+    pub firehose_retention: Duration,
     /// `PDS_HANDLE_RESOLVER_NAMESERVERS`: DNS servers (`ip` or `ip:port`)
     /// for handle TXT lookups; empty: the system's.
     pub handle_resolver_nameservers: Vec<std::net::SocketAddr>,
@@ -538,6 +547,18 @@ impl Config {
             })?),
             None => DEFAULT_REFRESH_GRACE,
         };
+        let firehose_retention = match v.str("FIREHOSE_RETENTION_HOURS") {
+            Some(s) => match s.parse::<u64>() {
+                Ok(h) if h > 0 => Duration::from_secs(h.saturating_mul(3600)),
+                _ => {
+                    return Err(invalid(
+                        "FIREHOSE_RETENTION_HOURS",
+                        format!("{s:?} is not a positive number of hours"),
+                    ))
+                }
+            },
+            None => DEFAULT_FIREHOSE_RETENTION,
+        };
         let mut handle_resolver_nameservers = Vec::new();
         for ns in v.list("HANDLE_RESOLVER_NAMESERVERS") {
             let addr = ns
@@ -613,6 +634,7 @@ impl Config {
             rate_limit_settings,
             session_token_alg,
             refresh_grace_period,
+            firehose_retention,
             handle_resolver_nameservers,
             secrets,
         })
@@ -887,6 +909,7 @@ mod tests {
         assert_eq!(c.bsky_app_view, None);
         assert_eq!(c.report_service, None);
         assert_eq!(c.refresh_grace_period, Duration::from_secs(7200));
+        assert_eq!(c.firehose_retention, Duration::from_secs(72 * 3600));
         assert_eq!(c.secrets, SecretSettings::default());
         assert_eq!(c.version, env!("CARGO_PKG_VERSION"));
     }
@@ -932,6 +955,7 @@ mod tests {
             ("PDS_REPORT_SERVICE_DID", "did:plc:ar7c4by46qjdydhdevvrndac"),
             ("PDS_RATE_LIMITS_ENABLED", "true"),
             ("PDS_REFRESH_GRACE_PERIOD_SECONDS", "5"),
+            ("PDS_FIREHOSE_RETENTION_HOURS", "24"),
             ("PDS_HANDLE_RESOLVER_NAMESERVERS", "127.0.0.1:5353, ::1"),
             ("PDS_JWT_SECRET", "jwt"),
             ("PDS_ADMIN_PASSWORD", "admin-pw"),
@@ -1012,6 +1036,7 @@ mod tests {
         );
         assert!(c.rate_limits_enabled);
         assert_eq!(c.refresh_grace_period, Duration::from_secs(5));
+        assert_eq!(c.firehose_retention, Duration::from_secs(24 * 3600));
         assert_eq!(c.secrets.jwt_secret.as_deref(), Some("jwt"));
         assert_eq!(c.secrets.admin_password.as_deref(), Some("admin-pw"));
         assert_eq!(
@@ -1124,6 +1149,7 @@ mod tests {
             ("PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", "00"),
             ("PDS_KEY_ENCRYPTION_SECRET", "short"),
             ("PDS_REFRESH_GRACE_PERIOD_SECONDS", "2h"),
+            ("PDS_FIREHOSE_RETENTION_HOURS", "0"),
             ("PDS_HANDLE_RESOLVER_NAMESERVERS", "dns.example.com"),
             ("PDS_EMAIL_SMTP_URL", "http://smtp.example.com"),
         ];

@@ -54,7 +54,7 @@ pub fn router(state: AppState) -> Router {
             get(crate::identity::well_known::did_json).fallback(not_found),
         )
         .merge(api::routes())
-        .fallback(xrpc::fallback::<AppState>)
+        .fallback(crate::proxy::fallback)
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(
             state,

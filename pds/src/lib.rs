@@ -12,11 +12,14 @@ pub mod config;
 pub mod crawlers;
 pub mod error;
 pub mod handle;
+pub mod housekeeping;
 pub mod http;
 pub mod identity;
 pub mod jwt;
 pub mod keys;
 pub mod plc;
+pub mod proxy;
+pub mod random;
 pub mod rate_limit;
 pub mod secrets;
 pub mod service_auth;
@@ -113,6 +116,13 @@ impl Server {
             .connect_timeout(std::time::Duration::from_secs(10))
             .build()
             .map_err(|e| StartError::HttpClient(e.to_string()))?;
+        let proxy_http = reqwest::Client::builder()
+            .user_agent(concat!("atproto-pds-rs/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .read_timeout(std::time::Duration::from_secs(300))
+            .build()
+            .map_err(|e| StartError::HttpClient(e.to_string()))?;
         let mut random = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut random);
         let random_pw: String = random.iter().map(|b| format!("{b:02x}")).collect();
@@ -162,6 +172,7 @@ impl Server {
             repo,
             firehose,
             http,
+            proxy_http,
             dummy_password_hash,
             rate_limits,
             config,
@@ -199,7 +210,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let app = http::router(self.state.clone());
-        let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let housekeeping = tokio::spawn(housekeeping::run(self.state.clone()));
         let crawlers = crawlers::Crawlers::start(
             self.state.http.clone(),
             crawlers::CrawlerConfig::new(
@@ -258,24 +269,6 @@ fn notify_worker(config: &Config, store: &Store) -> Result<pds_notify::Worker, S
         channels.build()?,
         worker_config,
     )?)
-}
-
-/// Periodic cleanup: refresh tokens expired for longer than a refresh
-/// token's lifetime are deleted (rotated-out tokens are kept that long
-/// after their grace period so that a late reuse is still recognised and
-/// revokes its session).
-async fn housekeeping(state: AppState) {
-    let keep_ms = i64::try_from(jwt::REFRESH_TOKEN_TTL.as_millis()).unwrap_or(i64::MAX);
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-    loop {
-        tick.tick().await;
-        let cutoff = pds_store::now_ms().saturating_sub(keep_ms);
-        match state.store.sessions().delete_expired(cutoff).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "expired refresh tokens deleted"),
-            Err(e) => tracing::warn!(error = %e, "refresh token cleanup failed"),
-        }
-    }
 }
 
 /// A future resolving when the process receives SIGINT (Ctrl-C) or

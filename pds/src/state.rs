@@ -46,6 +46,9 @@ pub struct Inner {
     /// DID and handle resolution (cached).
     pub identity: IdentityResolver,
     pub http: reqwest::Client,
+    /// The client of the service proxy ([`crate::proxy`]): no redirects,
+    /// no overall timeout (bodies stream), five minutes without data at most.
+    pub proxy_http: reqwest::Client,
     /// An Argon2id hash of a random password: verified against when a
     /// login names no account, so unknown users cost the same time.
     pub dummy_password_hash: String,

@@ -15,9 +15,6 @@
 //   and signatures) of a burst across several accounts, a raw subscription
 //   checks the sync 1.1 inversion of every #commit over only the blocks it
 //   carries, and a reconnect with a cursor loses and duplicates nothing.
-//
-// Cases that need endpoints not served yet are skipped unless named in
-// INTEROP_ENABLE (comma-separated groups, or `all`); see PENDING.
 
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -52,19 +49,6 @@ const PLC_URL = env('PLC_URL')
 // The default fetch of @atproto/identity refuses IP hosts and plain HTTP
 // (SSRF protection); the test PLC directory is on http://127.0.0.1.
 const idResolver = new IdResolver({ plcUrl: PLC_URL, fetch: globalThis.fetch })
-
-// Groups of cases waiting for endpoints, and what they need.
-const PENDING = {
-  'app-passwords':
-    'com.atproto.server.createAppPassword, listAppPasswords, revokeAppPassword',
-  blobs: 'com.atproto.repo.uploadBlob, com.atproto.sync.getBlob, com.atproto.sync.listBlobs',
-  identity: 'com.atproto.identity.resolveHandle, com.atproto.identity.updateHandle',
-}
-const ENABLED = new Set((process.env.INTEROP_ENABLE ?? '').split(',').filter(Boolean))
-const pending = (group) =>
-  ENABLED.has(group) || ENABLED.has('all')
-    ? false
-    : `pending: needs ${PENDING[group]} (run with INTEROP_ENABLE=${group})`
 
 const POST = 'app.bsky.feed.post'
 const LIKE = 'app.bsky.feed.like'
@@ -234,7 +218,7 @@ describe('@atproto/api: accounts and sessions', () => {
     await rejectsWith(attempt(`elsewhere-${suffix()}.example.org`), 400, 'UnsupportedDomain')
   })
 
-  test('app passwords', { skip: pending('app-passwords') }, async () => {
+  test('app passwords', async () => {
     const { agent, did, handle } = await newAccount('apppw')
     const created = (await agent.com.atproto.server.createAppPassword({ name: 'interop' })).data
     assert.equal(created.name, 'interop')
@@ -252,7 +236,7 @@ describe('@atproto/api: accounts and sessions', () => {
     await rejectsWith(anon().login({ identifier: handle, password: created.password }), 401, 'AuthenticationRequired')
   })
 
-  test('identity: resolveHandle and updateHandle', { skip: pending('identity') }, async () => {
+  test('identity: resolveHandle and updateHandle', async () => {
     const { agent, did, handle } = await newAccount('ident')
     assert.equal((await anon().com.atproto.identity.resolveHandle({ handle })).data.did, did)
     const renamed = `renamed-${suffix()}.test`
@@ -334,7 +318,7 @@ describe('@atproto/api: records', () => {
     await verifyFullRepo(agent, did)
   })
 
-  test('blobs: uploadBlob, getBlob, listBlobs', { skip: pending('blobs') }, async () => {
+  test('blobs: uploadBlob, getBlob, listBlobs', async () => {
     const { agent, did } = await newAccount('blobs')
     const png = Buffer.from(
       'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',

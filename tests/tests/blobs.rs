@@ -314,6 +314,51 @@ both_backends! {
         assert_eq!(pds.state.store.blobs().stats(&did).await.expect("stats"), (0, 0));
     }
 
+    async fn housekeeping_sweeps_orphans_and_old_events(backend: Backend) {
+        let pds = start(backend, &[("PDS_FIREHOSE_RETENTION_HOURS", "5")]).await;
+        let (did, jwt) = account(&pds, "alice").await;
+        // An upload never used, and one used by a post.
+        let unused = upload_ok(&pds, &jwt, "image/png", PNG).await;
+        let used = upload_ok(&pds, &jwt, "image/jpeg", JPEG).await;
+        create(&pds, &jwt, &did, POST, &post_with_image("kept", &used)).await.ok();
+        // Bytes in the blob store without a metadata row (as a crash between
+        // the blob store and the database leaves them).
+        let mut reader: &[u8] = GIF;
+        let temp = pds.state.blobstore.put_temp(&mut reader, None).await.expect("temp");
+        pds.state.blobstore.make_permanent(&temp, &did).await.expect("permanent");
+        let stray = temp.cid;
+        let now = pds_store::now_ms();
+        let hour = 3_600_000;
+
+        // Within the hour of grace nothing goes.
+        let swept = pds::housekeeping::sweep_at(&pds.state, now).await;
+        assert_eq!((swept.orphan_blobs, swept.unrecorded_blob_objects, swept.firehose_events), (0, 0, 0));
+        assert_eq!(get_blob(&pds, &did, &link(&unused)).await.status, 200);
+        assert!(pds.state.blobstore.exists(&did, &stray).await.expect("exists"));
+
+        // After it, the unused upload and the stray bytes go; the used blob stays.
+        let swept = pds::housekeeping::sweep_at(&pds.state, now + hour + 60_000).await;
+        assert_eq!((swept.orphan_blobs, swept.unrecorded_blob_objects), (1, 1), "{swept:?}");
+        get_blob(&pds, &did, &link(&unused)).await.assert_error(400, "BlobNotFound");
+        let unused_cid = link(&unused).parse().expect("cid");
+        assert!(!pds.state.blobstore.exists(&did, &unused_cid).await.expect("exists"));
+        assert!(!pds.state.blobstore.exists(&did, &stray).await.expect("exists"));
+        assert_eq!(get_blob(&pds, &did, &link(&used)).await.status, 200);
+        let listed = pds.get(&format!("/xrpc/com.atproto.sync.listBlobs?did={did}"), None).await.ok();
+        assert_eq!(listed["cids"], json!([link(&used)]));
+        // Firehose events are kept for the retention window (5 hours here)...
+        assert_eq!(swept.firehose_events, 0);
+        let seq = pds.state.store.sequencer();
+        let events = seq.events_after(0, 1000).await.expect("events").len() as u64;
+        assert!(events >= 4, "account creation and a post: {events} events");
+        // ...and pruned after it.
+        let swept = pds::housekeeping::sweep_at(&pds.state, now + 5 * hour + 60_000).await;
+        assert_eq!(swept.firehose_events, events);
+        assert_eq!(seq.earliest_seq().await.expect("earliest"), None);
+        // Records and blobs are untouched by event pruning.
+        assert_eq!(get_blob(&pds, &did, &link(&used)).await.status, 200);
+    }
+
     async fn import_round_trip_and_missing_blobs(backend: Backend) {
         let pds = start(backend, &[]).await;
         let (did, jwt) = account(&pds, "alice").await;

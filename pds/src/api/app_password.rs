@@ -13,7 +13,6 @@ use atproto_types::lexicons::com::atproto::server::{
 };
 use atproto_types::xrpc::XrpcError;
 use pds_store::StoreError;
-use rand::Rng;
 
 use super::server::datetime;
 use crate::error::ApiError;
@@ -22,20 +21,6 @@ use crate::state::AppState;
 
 /// Longest app-password name accepted.
 pub const NAME_MAX_LENGTH: usize = 256;
-
-/// A new app password: `xxxx-xxxx-xxxx-xxxx` over the base32 alphabet.
-pub fn new_app_password() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let mut rng = rand::thread_rng();
-    let mut out = String::with_capacity(19);
-    for i in 0..16 {
-        if i > 0 && i % 4 == 0 {
-            out.push('-');
-        }
-        out.push(char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]));
-    }
-    out
-}
 
 /// `com.atproto.server.createAppPassword`.
 pub async fn create(
@@ -55,7 +40,7 @@ pub async fn create(
         )));
     }
     let privileged = input.privileged.unwrap_or(false);
-    let password = new_app_password();
+    let password = crate::random::app_password();
     let hash = session::hash(&password).await?;
     let created = match state
         .store
@@ -123,26 +108,4 @@ pub async fn revoke(
         tracing::info!(did, name = %input.name.trim(), "app password revoked");
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn app_password_format() {
-        let p = new_app_password();
-        assert_eq!(p.len(), 19, "{p}");
-        let groups: Vec<&str> = p.split('-').collect();
-        assert_eq!(groups.len(), 4, "{p}");
-        for g in groups {
-            assert_eq!(g.len(), 4, "{p}");
-            assert!(
-                g.chars()
-                    .all(|c| c.is_ascii_lowercase() || ('2'..='7').contains(&c)),
-                "{p}"
-            );
-        }
-        assert_ne!(p, new_app_password());
-    }
 }

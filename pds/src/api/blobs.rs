@@ -141,6 +141,27 @@ pub fn record_blobs(v: &Value, out: &mut Vec<Blob>) {
     }
 }
 
+/// The `limit` (1 to 1000, default 500) and `cursor` (a blob CID) of a blob
+/// listing (sync.listBlobs, repo.listMissingBlobs).
+pub fn page_params<E>(
+    limit: Option<i64>,
+    cursor: Option<&str>,
+) -> Result<(u32, Option<Cid>), XrpcError<E>> {
+    let limit = limit.unwrap_or(500);
+    let limit = u32::try_from(limit)
+        .ok()
+        .filter(|l| (1..=1000).contains(l))
+        .ok_or_else(|| {
+            XrpcError::invalid_request(format!("limit must be between 1 and 1000, got {limit}"))
+        })?;
+    let after = cursor
+        .map(|c| {
+            Cid::try_from(c).map_err(|_| XrpcError::invalid_request(format!("Invalid cursor: {c}")))
+        })
+        .transpose()?;
+    Ok((limit, after))
+}
+
 fn bad<E>(name: &'static str, message: String) -> XrpcError<E> {
     XrpcError::new(StatusCode::BAD_REQUEST, name, Some(message))
 }

@@ -18,7 +18,6 @@ use atproto_types::xrpc::XrpcError;
 use pds_notify::{Channel, Message};
 use pds_repo::events::account_event;
 use pds_store::{now_ms, Account, AccountStatus, EmailToken, StoreError, TokenPurpose};
-use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use super::account::{is_valid_email, PASSWORD_MAX_LENGTH};
@@ -28,20 +27,6 @@ use crate::state::AppState;
 
 /// How long an emailed token stays valid.
 pub const TOKEN_TTL_MS: i64 = 15 * 60 * 1000;
-
-/// A new token: `XXXXX-XXXXX` over the base32 alphabet.
-pub fn new_token() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut rng = rand::thread_rng();
-    let mut out = String::with_capacity(11);
-    for i in 0..10 {
-        if i == 5 {
-            out.push('-');
-        }
-        out.push(char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]));
-    }
-    out
-}
 
 /// The stored form of a token as a user may type it (surrounding space and
 /// case do not matter).
@@ -76,7 +61,7 @@ pub async fn issue_token(
     purpose: TokenPurpose,
     did: &str,
 ) -> Result<String, ApiError> {
-    let token = new_token();
+    let token = crate::random::token();
     state
         .store
         .accounts()
@@ -404,13 +389,7 @@ mod tests {
 
     #[test]
     fn token_format_and_hash() {
-        let t = new_token();
-        assert_eq!(t.len(), 11, "{t}");
-        assert_eq!(&t[5..6], "-");
-        assert!(t
-            .chars()
-            .all(|c| c == '-' || c.is_ascii_uppercase() || ('2'..='7').contains(&c)));
-        assert_ne!(t, new_token());
+        let t = crate::random::token();
         assert_eq!(
             token_hash(&t),
             token_hash(&format!(" {} ", t.to_lowercase()))

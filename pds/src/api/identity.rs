@@ -16,7 +16,6 @@ use pds_notify::{Channel, Message};
 use pds_repo::events::identity_event;
 use pds_store::password::token_hash;
 use pds_store::{AccountStatus, StoreError, TokenPurpose};
-use rand::Rng;
 use serde_json::{json, Value as Json};
 
 use crate::auth::{
@@ -31,21 +30,6 @@ use crate::state::AppState;
 
 /// How long an emailed PLC-operation token is valid (the reference's).
 pub const PLC_TOKEN_TTL_MS: i64 = 15 * 60 * 1000;
-
-/// A random emailed token: `XXXXX-XXXXX`, base32 upper case (the
-/// reference's `getRandomToken`).
-pub fn random_token() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut rng = rand::thread_rng();
-    let mut part = || -> String {
-        (0..5)
-            .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
-            .collect()
-    };
-    let a = part();
-    let b = part();
-    format!("{a}-{b}")
-}
 
 fn bad<E>(name: &'static str, message: impl Into<String>) -> XrpcError<E> {
     XrpcError::new(StatusCode::BAD_REQUEST, name, Some(message.into()))
@@ -276,7 +260,7 @@ impl ComAtprotoIdentity for AppState {
                 "account does not have an email address",
             ));
         };
-        let token = random_token();
+        let token = crate::random::token();
         self.store
             .accounts()
             .put_token(TokenPurpose::PlcOperation, &auth.did, &token_hash(&token))
@@ -420,17 +404,6 @@ impl ComAtprotoIdentity for AppState {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens() {
-        let t = random_token();
-        assert_eq!(t.len(), 11);
-        assert_eq!(&t[5..6], "-");
-        assert!(t
-            .chars()
-            .all(|c| c == '-' || c.is_ascii_uppercase() || ('2'..='7').contains(&c)));
-        assert_ne!(random_token(), t);
-    }
 
     #[test]
     fn operation_shape() {

@@ -1,5 +1,6 @@
 //! The XRPC methods this server implements, by namespace.
 
+use atproto_types::lexicons::app::bsky::actor as actor_ns;
 use atproto_types::lexicons::com::atproto::identity as identity_ns;
 use atproto_types::lexicons::com::atproto::repo as repo_ns;
 use atproto_types::lexicons::com::atproto::server as server_ns;
@@ -11,6 +12,7 @@ use crate::state::AppState;
 
 mod account;
 pub mod account_status;
+pub mod actor;
 pub mod app_password;
 pub mod blobs;
 pub mod email;
@@ -29,4 +31,5 @@ pub fn routes() -> Router<AppState> {
         .merge(sync_ns::routes::<AppState>())
         .merge(temp_ns::routes::<AppState>())
         .merge(identity_ns::routes::<AppState>())
+        .merge(actor_ns::routes::<AppState>())
 }

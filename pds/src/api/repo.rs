@@ -31,6 +31,7 @@ use pds_store::{Account, AccountStatus};
 use crate::api::blobs;
 use crate::auth::{AccessFullDeactivatedOk, AccessStandard, AccessStandardDeactivatedOk};
 use crate::error::ApiError;
+use crate::identity::account_signing_key;
 use crate::rate_limit::{self, Key, WritePoints};
 use crate::state::AppState;
 
@@ -90,19 +91,8 @@ async fn writable<E>(
             Some("Account has been taken down".into()),
         ));
     }
-    let key = signing_key(state, &account.did).await?;
+    let key = account_signing_key(state, &account.did).await?;
     Ok((account.did, key))
-}
-
-/// The account's decrypted repository signing key.
-async fn signing_key(state: &AppState, did: &str) -> Result<PrivateKey, ApiError> {
-    let sealed = state
-        .store
-        .accounts()
-        .signing_key(did)
-        .await?
-        .ok_or_else(|| ApiError::Internal(format!("no signing key for {did}")))?;
-    Ok(state.key_cipher.open(did, &sealed)?)
 }
 
 /// The `#atproto` verification key of the account's DID document, if it
@@ -507,7 +497,7 @@ impl ComAtprotoRepo for AppState {
         // verified before anything is written.
         let car = req.input.collect().await.map_err(XrpcError::widen)?;
         let started = pds_store::now_ms();
-        let key = signing_key(self, &did).await?;
+        let key = account_signing_key(self, &did).await?;
         let mut trusted = vec![key.public_key()];
         trusted.extend(did_doc_key(self, &did).await);
         let outcome = self
@@ -532,28 +522,11 @@ impl ComAtprotoRepo for AppState {
         req: XrpcRequest<list_missing_blobs::Params, ()>,
     ) -> Result<list_missing_blobs::Output, XrpcError<list_missing_blobs::Error>> {
         let p = req.params;
-        let limit = p.limit.unwrap_or(500);
-        if !(1..=1000).contains(&limit) {
-            return Err(XrpcError::invalid_request(format!(
-                "limit must be between 1 and 1000, got {limit}"
-            )));
-        }
-        let after = p
-            .cursor
-            .as_deref()
-            .map(|c| {
-                Cid::try_from(c)
-                    .map_err(|_| XrpcError::invalid_request(format!("Invalid cursor: {c}")))
-            })
-            .transpose()?;
+        let (limit, after) = blobs::page_params(p.limit, p.cursor.as_deref())?;
         let missing = self
             .store
             .blobs()
-            .list_missing(
-                &auth.did,
-                after.as_ref(),
-                u32::try_from(limit).unwrap_or(500),
-            )
+            .list_missing(&auth.did, after.as_ref(), limit)
             .await
             .map_err(ApiError::from)?;
         let cursor = missing.last().map(|m| m.cid.to_string());

@@ -15,7 +15,6 @@ use atproto_types::syntax::{Datetime, Did, Handle};
 use atproto_types::xrpc::http::StatusCode;
 use atproto_types::xrpc::{NoAuth, XrpcError, XrpcRequest};
 use pds_store::{Account, AccountStatus, NewInviteCode};
-use rand::Rng;
 
 use super::{account_status, app_password, email, signing};
 use crate::auth::{
@@ -113,20 +112,6 @@ async fn did_doc_for_session(state: &AppState, did: &str) -> Option<Value> {
             None
         }
     }
-}
-
-/// A random invite code: `<hostname with dashes>-xxxxx-xxxxx` (base32).
-fn new_invite_code(hostname: &str) -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let mut rng = rand::thread_rng();
-    let mut part = || -> String {
-        (0..5)
-            .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
-            .collect()
-    };
-    let a = part();
-    let b = part();
-    format!("{}-{a}-{b}", hostname.replace('.', "-"))
 }
 
 impl ComAtprotoServer for AppState {
@@ -328,7 +313,7 @@ impl ComAtprotoServer for AppState {
         if input.use_count < 1 {
             return Err(XrpcError::invalid_request("useCount must be at least 1"));
         }
-        let code = new_invite_code(&self.config.hostname);
+        let code = crate::random::invite_code(&self.config.hostname);
         self.store
             .accounts()
             .create_invite_codes(&[NewInviteCode {
@@ -375,7 +360,7 @@ impl ComAtprotoServer for AppState {
         let mut out = Vec::with_capacity(accounts.len());
         for account in accounts {
             let codes: Vec<String> = (0..input.code_count)
-                .map(|_| new_invite_code(&self.config.hostname))
+                .map(|_| crate::random::invite_code(&self.config.hostname))
                 .collect();
             rows.extend(codes.iter().map(|code| NewInviteCode {
                 code: code.clone(),
@@ -427,7 +412,7 @@ impl ComAtprotoServer for AppState {
             );
             if to_create > 0 {
                 let codes: Vec<String> = (0..to_create)
-                    .map(|_| new_invite_code(&self.config.hostname))
+                    .map(|_| crate::random::invite_code(&self.config.hostname))
                     .collect();
                 let rows: Vec<NewInviteCode> = codes
                     .iter()
@@ -719,15 +704,5 @@ mod tests {
             invite_codes_to_create(&[], 0, 20 * DAY, 7 * DAY, 29 * DAY),
             (2, 2)
         );
-    }
-
-    #[test]
-    fn invite_codes() {
-        let code = new_invite_code("pds.example.com");
-        assert!(code.starts_with("pds-example-com-"), "{code}");
-        let rest = &code["pds-example-com-".len()..];
-        assert_eq!(rest.len(), 11);
-        assert_eq!(&rest[5..6], "-");
-        assert_ne!(code, new_invite_code("pds.example.com"));
     }
 }

@@ -132,17 +132,7 @@ pub async fn get_service_auth(
     let lxm = params.lxm.as_ref().map(|n| n.as_str());
     check_request(params.exp, lxm, auth.scope, service_auth::now_secs())?;
     let did = auth.did.as_str();
-    let sealed = state
-        .store
-        .accounts()
-        .signing_key(did)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| ApiError::Internal(format!("no signing key for {did}")))?;
-    let key = state
-        .key_cipher
-        .open(did, &sealed)
-        .map_err(ApiError::from)?;
+    let key = crate::identity::account_signing_key(state, did).await?;
     let token = service_auth::sign(
         &key,
         &NewToken {

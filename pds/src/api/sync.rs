@@ -24,6 +24,7 @@ use axum::body::Body;
 use pds_repo::RepoWriteError;
 use pds_store::{Account, AccountStatus};
 
+use crate::api::blobs;
 use crate::auth::OptionalAccess;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -375,32 +376,14 @@ impl ComAtprotoSync for AppState {
         let p = req.params;
         let did = p.did.as_str();
         available_to(self, did, &auth).await?;
-        let limit = p.limit.unwrap_or(500);
-        if !(1..=1000).contains(&limit) {
-            return Err(XrpcError::invalid_request(format!(
-                "limit must be between 1 and 1000, got {limit}"
-            )));
-        }
-        let after = p
-            .cursor
-            .as_deref()
-            .map(|c| {
-                Cid::try_from(c)
-                    .map_err(|_| XrpcError::invalid_request(format!("Invalid cursor: {c}")))
-            })
-            .transpose()?;
+        let (limit, after) = blobs::page_params(p.limit, p.cursor.as_deref())?;
         // Blobs referenced by records (written after `since`), as the
         // reference: uploaded but unreferenced blobs are not listed.
         let since = p.since.as_ref().map(|t| t.as_str()).unwrap_or("");
         let cids = self
             .store
             .blobs()
-            .list_referenced_since(
-                did,
-                since,
-                after.as_ref(),
-                u32::try_from(limit).unwrap_or(500),
-            )
+            .list_referenced_since(did, since, after.as_ref(), limit)
             .await
             .map_err(ApiError::from)?;
         let cursor = cids.last().map(|c| c.to_string());

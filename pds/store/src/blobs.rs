@@ -460,7 +460,19 @@ impl Blobs<'_> {
         limit: u32,
     ) -> Result<u64> {
         let grace_ms = i64::try_from(grace.max(MIN_ORPHAN_GRACE).as_millis()).unwrap_or(i64::MAX);
-        let cutoff = now_ms().saturating_sub(grace_ms);
+        self.collect_orphans_before(blob_store, now_ms().saturating_sub(grace_ms), limit)
+            .await
+    }
+
+    /// Runs [`Blobs::delete_orphan`] on up to `limit` orphans uploaded at or
+    /// before `cutoff` (callers use `now - grace`, grace >=
+    /// [`MIN_ORPHAN_GRACE`]). Returns how many were deleted.
+    pub async fn collect_orphans_before(
+        &self,
+        blob_store: &dyn BlobStore,
+        cutoff: i64,
+        limit: u32,
+    ) -> Result<u64> {
         let mut n = 0;
         for (did, cid) in self.list_orphans(cutoff, limit).await? {
             if self.delete_orphan(blob_store, &did, &cid, cutoff).await? {
