@@ -31,7 +31,9 @@ use atproto_types::xrpc::{XrpcAuth, XrpcError};
 use base64::Engine;
 use pds_store::{Account, AccountStatus};
 
-use crate::jwt::{Scope, TokenError, VerifiedToken, ACCESS_TYP, REFRESH_TYP};
+use crate::jwt::{
+    Scope, SessionTokenAlg, TokenError, TokenSigner, VerifiedToken, ACCESS_TYP, REFRESH_TYP,
+};
 use crate::state::AppState;
 
 /// The authorization schemes the server recognises.
@@ -211,6 +213,54 @@ pub type AccessTakendownOk = Access<TakendownOk>;
 /// Full-scope or taken-down sessions; any account state.
 pub type AccessFullTakendownOk = Access<FullTakendownOk>;
 
+/// Verifies a session token of type `typ` in the server's mode: HS256
+/// with the JWT secret, or ES256K with the key of the account the token
+/// names (cached; looked up again once when the cached key does not
+/// verify, as after a key change). Each mode refuses the other's `alg`.
+async fn verify_token(
+    state: &AppState,
+    token: &str,
+    typ: &str,
+    allow_expired: bool,
+) -> Result<VerifiedToken, XrpcError> {
+    match state.tokens.alg() {
+        SessionTokenAlg::Hs256 => state
+            .tokens
+            .verify(token, typ, allow_expired)
+            .map_err(token_error),
+        SessionTokenAlg::Es256k => {
+            let unverified = TokenSigner::decode_es256k(token).map_err(token_error)?;
+            let Some(did) = unverified.sub.clone().filter(|s| s.starts_with("did:")) else {
+                return Err(invalid_token("Malformed token"));
+            };
+            const UNVERIFIED: TokenError = TokenError::Invalid("Token could not be verified");
+            let cached = state.tokens.cached_key(&did);
+            if let Some(key) = &cached {
+                let result = state
+                    .tokens
+                    .verify_es256k(&unverified, key, typ, allow_expired);
+                if result != Err(UNVERIFIED) {
+                    return result.map_err(token_error);
+                }
+            }
+            let key = crate::session::account_public_key(state, &did)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "account key lookup failed during authentication");
+                    XrpcError::internal(e.to_string())
+                })?;
+            match key {
+                // The cached key was current: the signature is bad.
+                Some(key) if cached.as_ref() != Some(&key) => state
+                    .tokens
+                    .verify_es256k(&unverified, &key, typ, allow_expired)
+                    .map_err(token_error),
+                _ => Err(token_error(UNVERIFIED)),
+            }
+        }
+    }
+}
+
 /// Verifies the bearer access token of a request against `scopes`.
 async fn verify_access(
     parts: &Parts,
@@ -227,10 +277,7 @@ async fn verify_access(
         }
         Some((Scheme::Basic, _)) => return Err(invalid_token("Unexpected authorization type")),
     };
-    let verified = state
-        .tokens
-        .verify(&token, ACCESS_TYP, false)
-        .map_err(token_error)?;
+    let verified = verify_token(state, &token, ACCESS_TYP, false).await?;
     if !scopes.contains(&verified.scope) {
         return Err(invalid_token("Bad token scope"));
     }
@@ -329,10 +376,7 @@ async fn verify_refresh(
         Some((Scheme::Bearer, token)) => token,
         Some(_) => return Err(invalid_token("Unexpected authorization type")),
     };
-    let verified = state
-        .tokens
-        .verify(&token, REFRESH_TYP, allow_expired)
-        .map_err(token_error)?;
+    let verified = verify_token(state, &token, REFRESH_TYP, allow_expired).await?;
     if verified.scope != Scope::Refresh {
         return Err(invalid_token("Bad token scope"));
     }
@@ -385,7 +429,7 @@ impl XrpcAuth<AppState> for RefreshAuthExpiredOk {
 pub struct AdminAuth;
 
 /// Compares in time independent of where the inputs first differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use sha2::{Digest, Sha256};
     // Hash both to fixed length so the comparison time does not depend on
     // the length of the guess either.

@@ -19,6 +19,8 @@
 //! | `PDS_REFRESH_GRACE_PERIOD_SECONDS` | how long a rotated refresh token may still be used (and yields the same successor) | 7200 |
 //! | `PDS_HANDLE_RESOLVER_NAMESERVERS` | DNS servers (`ip` or `ip:port`, comma-separated) for handle resolution | the system's |
 //! | `PDS_FIREHOSE_RETENTION_HOURS` | how long firehose events are kept for replay (older ones are pruned hourly; a cursor before them gets `#info OutdatedCursor`) | 72 |
+//! | `PDS_RATE_LIMIT_POINTS` | `name=points,...`: the points of named rate limits (see [`crate::rate_limit`]) | the reference's |
+//! | `PDS_SESSION_TOKEN_ALG` | `HS256` (session tokens signed with `PDS_JWT_SECRET`) or `ES256K` (signed with each account's signing key) | `HS256` |
 //!
 //! A value that does not parse, or settings that contradict each other,
 //! stop the start with an error naming the setting.
@@ -69,6 +71,12 @@ const KNOWN_KEYS: &[&str] = &[
     "REPORT_SERVICE_URL",
     "REPORT_SERVICE_DID",
     "RATE_LIMITS_ENABLED",
+    "RATE_LIMIT_BYPASS_KEY",
+    "RATE_LIMIT_BYPASS_IPS",
+    "RATE_LIMIT_POINTS",
+    "REDIS_SCRATCH_ADDRESS",
+    "REDIS_SCRATCH_PASSWORD",
+    "SESSION_TOKEN_ALG",
     "ADMIN_PASSWORD",
     "JWT_SECRET",
     "PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX",
@@ -232,6 +240,11 @@ pub struct Config {
     pub report_service: Option<ServiceRef>,
     /// `PDS_RATE_LIMITS_ENABLED`.
     pub rate_limits_enabled: bool,
+    /// `PDS_RATE_LIMIT_BYPASS_KEY`, `PDS_RATE_LIMIT_BYPASS_IPS`,
+    /// `PDS_RATE_LIMIT_POINTS`.
+    pub rate_limit_settings: crate::rate_limit::Settings,
+    /// `PDS_SESSION_TOKEN_ALG`.
+    pub session_token_alg: crate::jwt::SessionTokenAlg,
     /// `PDS_REFRESH_GRACE_PERIOD_SECONDS`.
     pub refresh_grace_period: Duration,
     /// `PDS_FIREHOSE_RETENTION_HOURS`: firehose events older than this are
@@ -518,6 +531,13 @@ impl Config {
         let bsky_app_view = v.service("BSKY_APP_VIEW_URL", "BSKY_APP_VIEW_DID")?;
         let report_service = v.service("REPORT_SERVICE_URL", "REPORT_SERVICE_DID")?;
         let rate_limits_enabled = v.bool("RATE_LIMITS_ENABLED")?.unwrap_or(false);
+        let rate_limit_settings = rate_limit_settings(v)?;
+        let session_token_alg = match v.str("SESSION_TOKEN_ALG") {
+            None => crate::jwt::SessionTokenAlg::default(),
+            Some(s) => s.parse().map_err(|_| {
+                invalid("SESSION_TOKEN_ALG", format!("{s:?} is not HS256 or ES256K"))
+            })?,
+        };
         let refresh_grace_period = match v.str("REFRESH_GRACE_PERIOD_SECONDS") {
             Some(s) => Duration::from_secs(s.parse::<u64>().map_err(|_| {
                 invalid(
@@ -611,6 +631,8 @@ impl Config {
             bsky_app_view,
             report_service,
             rate_limits_enabled,
+            rate_limit_settings,
+            session_token_alg,
             refresh_grace_period,
             firehose_retention,
             handle_resolver_nameservers,
@@ -635,6 +657,47 @@ impl Config {
             self.public_url = format!("http://localhost:{port}");
         }
     }
+}
+
+/// `PDS_RATE_LIMIT_BYPASS_KEY`, `PDS_RATE_LIMIT_BYPASS_IPS` (addresses
+/// or CIDR ranges), `PDS_RATE_LIMIT_POINTS` (`name=points,...`),
+/// `PDS_REDIS_SCRATCH_ADDRESS` and `PDS_REDIS_SCRATCH_PASSWORD`.
+fn rate_limit_settings(v: &Values) -> Result<crate::rate_limit::Settings, ConfigError> {
+    let mut settings = crate::rate_limit::Settings {
+        bypass_key: v.str("RATE_LIMIT_BYPASS_KEY").map(str::to_owned),
+        ..Default::default()
+    };
+    for ip in v.list("RATE_LIMIT_BYPASS_IPS") {
+        let range = ip
+            .parse()
+            .map_err(|m: String| invalid("RATE_LIMIT_BYPASS_IPS", m))?;
+        settings.bypass_ips.push(range);
+    }
+    if let Some(address) = v.str("REDIS_SCRATCH_ADDRESS") {
+        let password = v.str("REDIS_SCRATCH_PASSWORD");
+        crate::rate_limit::redis_url(address, password)
+            .map_err(|m| invalid("REDIS_SCRATCH_ADDRESS", m))?;
+        settings.redis_address = Some(address.to_owned());
+        settings.redis_password = password.map(str::to_owned);
+    }
+    for item in v.list("RATE_LIMIT_POINTS") {
+        let bad = |m: &str| invalid("RATE_LIMIT_POINTS", format!("{item:?}: {m}"));
+        let (name, points) = item
+            .split_once('=')
+            .ok_or_else(|| bad("expected name=points"))?;
+        let name = name.trim();
+        if !crate::rate_limit::is_limit_name(name) {
+            return Err(bad("unknown rate limit name"));
+        }
+        let points = points
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| bad("points must be a positive integer"))?;
+        settings.points.insert(name.to_owned(), points);
+    }
+    Ok(settings)
 }
 
 /// Settings by key (without the `PDS_` prefix, upper case).

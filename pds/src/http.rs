@@ -55,7 +55,11 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(api::routes())
         .fallback(crate::proxy::fallback)
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::rate_limit::middleware,
+        ))
         .layer(cors())
         .layer(axum::middleware::from_fn(log_request))
 }

@@ -1,6 +1,11 @@
 //! Session tokens: HS256 JWTs signed with `PDS_JWT_SECRET`, with the
 //! reference PDS's header and claims, so tokens stay valid across a switch
-//! between the two implementations sharing a secret.
+//! between the two implementations sharing a secret. With
+//! `PDS_SESSION_TOKEN_ALG=ES256K` the same tokens are instead signed with
+//! the account's own secp256k1 signing key (compact low-S signature over
+//! `base64url(header).base64url(claims)`) and verified against it; each
+//! mode accepts only its own `alg`. [`crate::session`] picks the mode and
+//! finds the keys.
 //!
 //! * access: header `typ: at+jwt`; claims `scope` (one of [`Scope`]),
 //!   `sub` (DID), `aud` (service DID), `iat`, `exp` (+120 minutes);
@@ -10,6 +15,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use atproto_types::crypto::{Algorithm as KeyAlgorithm, PrivateKey, PublicKey};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header};
 use rand::RngCore;
@@ -24,6 +31,27 @@ pub const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
 pub const ACCESS_TYP: &str = "at+jwt";
 /// `typ` header of refresh tokens.
 pub const REFRESH_TYP: &str = "refresh+jwt";
+
+/// How session tokens are signed (`PDS_SESSION_TOKEN_ALG`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SessionTokenAlg {
+    /// HS256 with `PDS_JWT_SECRET` (the reference's).
+    #[default]
+    Hs256,
+    /// ES256K with each account's own signing key.
+    Es256k,
+}
+
+impl std::str::FromStr for SessionTokenAlg {
+    type Err = ();
+    fn from_str(s: &str) -> Result<SessionTokenAlg, ()> {
+        match s.to_ascii_uppercase().as_str() {
+            "HS256" => Ok(SessionTokenAlg::Hs256),
+            "ES256K" => Ok(SessionTokenAlg::Es256k),
+            _ => Err(()),
+        }
+    }
+}
 
 /// The `scope` claim of a session token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -122,6 +150,30 @@ pub struct TokenSigner {
     encoding: EncodingKey,
     decoding: DecodingKey,
     service_did: String,
+    alg: SessionTokenAlg,
+    /// ES256K mode: account public keys by DID.
+    key_cache: std::sync::Mutex<std::collections::HashMap<String, PublicKey>>,
+}
+
+/// The JOSE header of an ES256K session token.
+#[derive(Debug, Serialize, Deserialize)]
+struct JoseHeader {
+    alg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    typ: Option<String>,
+}
+
+/// An ES256K session token split into its parts, its claims not yet
+/// trusted: [`TokenSigner::decode_es256k`] reads its subject, whose key
+/// then verifies it ([`TokenSigner::verify_es256k`]).
+#[derive(Debug, Clone)]
+pub struct UnverifiedEs256k {
+    /// The `sub` claim, if it is a string.
+    pub sub: Option<String>,
+    typ: Option<String>,
+    claims: Claims,
+    signing_input: String,
+    signature: Vec<u8>,
 }
 
 impl std::fmt::Debug for TokenSigner {
@@ -158,7 +210,20 @@ impl TokenSigner {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             service_did: service_did.to_owned(),
+            alg: SessionTokenAlg::Hs256,
+            key_cache: Default::default(),
         }
+    }
+
+    /// The same signer in mode `alg`.
+    pub fn with_alg(mut self, alg: SessionTokenAlg) -> TokenSigner {
+        self.alg = alg;
+        self
+    }
+
+    /// How this signer signs session tokens.
+    pub fn alg(&self) -> SessionTokenAlg {
+        self.alg
     }
 
     fn sign(&self, typ: &str, claims: &Claims) -> Result<String, TokenError> {
@@ -167,56 +232,184 @@ impl TokenSigner {
         encode(&header, claims, &self.encoding).map_err(|_| TokenError::Invalid("signing failed"))
     }
 
-    /// An access token for `did` with `scope`, valid for `ttl`.
+    fn access_claims(&self, did: &str, scope: Scope, ttl: Duration) -> Claims {
+        let iat = now_secs();
+        Claims {
+            scope: Some(scope.as_str().to_owned()),
+            sub: Some(did.to_owned()),
+            aud: Some(serde_json::Value::String(self.service_did.clone())),
+            jti: None,
+            iat: Some(iat),
+            exp: iat.saturating_add(secs(ttl)),
+            cnf: None,
+        }
+    }
+
+    fn refresh_claims(&self, did: &str, jti: &str, exp_secs: i64) -> Claims {
+        Claims {
+            scope: Some(Scope::Refresh.as_str().to_owned()),
+            sub: Some(did.to_owned()),
+            aud: Some(serde_json::Value::String(self.service_did.clone())),
+            jti: Some(jti.to_owned()),
+            iat: Some(now_secs()),
+            exp: exp_secs,
+            cnf: None,
+        }
+    }
+
+    /// An access token for `did` with `scope`, valid for `ttl` (HS256).
     pub fn access_token(
         &self,
         did: &str,
         scope: Scope,
         ttl: Duration,
     ) -> Result<SignedToken, TokenError> {
-        let iat = now_secs();
-        let exp = iat.saturating_add(secs(ttl));
-        let jwt = self.sign(
-            ACCESS_TYP,
-            &Claims {
-                scope: Some(scope.as_str().to_owned()),
-                sub: Some(did.to_owned()),
-                aud: Some(serde_json::Value::String(self.service_did.clone())),
-                jti: None,
-                iat: Some(iat),
-                exp,
-                cnf: None,
-            },
-        )?;
+        let claims = self.access_claims(did, scope, ttl);
+        let jwt = self.sign(ACCESS_TYP, &claims)?;
         Ok(SignedToken {
             jwt,
-            expires_at_ms: exp.saturating_mul(1000),
+            expires_at_ms: claims.exp.saturating_mul(1000),
         })
     }
 
-    /// A refresh token for `did` with id `jti`, expiring at `exp_secs`.
+    /// A refresh token for `did` with id `jti`, expiring at `exp_secs`
+    /// (HS256).
     pub fn refresh_token(
         &self,
         did: &str,
         jti: &str,
         exp_secs: i64,
     ) -> Result<SignedToken, TokenError> {
-        let jwt = self.sign(
-            REFRESH_TYP,
-            &Claims {
-                scope: Some(Scope::Refresh.as_str().to_owned()),
-                sub: Some(did.to_owned()),
-                aud: Some(serde_json::Value::String(self.service_did.clone())),
-                jti: Some(jti.to_owned()),
-                iat: Some(now_secs()),
-                exp: exp_secs,
-                cnf: None,
-            },
-        )?;
+        let jwt = self.sign(REFRESH_TYP, &self.refresh_claims(did, jti, exp_secs))?;
         Ok(SignedToken {
             jwt,
             expires_at_ms: exp_secs.saturating_mul(1000),
         })
+    }
+
+    fn sign_es256k(key: &PrivateKey, typ: &str, claims: &Claims) -> Result<String, TokenError> {
+        if key.algorithm() != KeyAlgorithm::K256 {
+            return Err(TokenError::Invalid("the account key is not secp256k1"));
+        }
+        let header = JoseHeader {
+            alg: KeyAlgorithm::K256.jwt_name().to_owned(),
+            typ: Some(typ.to_owned()),
+        };
+        let header =
+            serde_json::to_vec(&header).map_err(|_| TokenError::Invalid("signing failed"))?;
+        let claims =
+            serde_json::to_vec(claims).map_err(|_| TokenError::Invalid("signing failed"))?;
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let signature = key.sign(input.as_bytes());
+        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    }
+
+    /// An access token for `did` signed (ES256K) with the account's `key`.
+    pub fn access_token_es256k(
+        &self,
+        key: &PrivateKey,
+        did: &str,
+        scope: Scope,
+        ttl: Duration,
+    ) -> Result<SignedToken, TokenError> {
+        let claims = self.access_claims(did, scope, ttl);
+        let jwt = Self::sign_es256k(key, ACCESS_TYP, &claims)?;
+        Ok(SignedToken {
+            jwt,
+            expires_at_ms: claims.exp.saturating_mul(1000),
+        })
+    }
+
+    /// A refresh token for `did` signed (ES256K) with the account's `key`.
+    pub fn refresh_token_es256k(
+        &self,
+        key: &PrivateKey,
+        did: &str,
+        jti: &str,
+        exp_secs: i64,
+    ) -> Result<SignedToken, TokenError> {
+        let claims = self.refresh_claims(did, jti, exp_secs);
+        let jwt = Self::sign_es256k(key, REFRESH_TYP, &claims)?;
+        Ok(SignedToken {
+            jwt,
+            expires_at_ms: exp_secs.saturating_mul(1000),
+        })
+    }
+
+    /// Splits an ES256K token, refusing any other `alg`; nothing is
+    /// trusted yet.
+    pub fn decode_es256k(token: &str) -> Result<UnverifiedEs256k, TokenError> {
+        const BAD: TokenError = TokenError::Invalid("Token could not be verified");
+        let mut parts = token.split('.');
+        let (Some(h), Some(c), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(BAD);
+        };
+        let header: JoseHeader = URL_SAFE_NO_PAD
+            .decode(h)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(BAD)?;
+        if header.alg != KeyAlgorithm::K256.jwt_name() {
+            return Err(BAD);
+        }
+        let claims: Claims = URL_SAFE_NO_PAD
+            .decode(c)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(BAD)?;
+        let signature = URL_SAFE_NO_PAD.decode(sig).map_err(|_| BAD)?;
+        Ok(UnverifiedEs256k {
+            sub: claims.sub.clone(),
+            typ: header.typ,
+            claims,
+            signing_input: format!("{h}.{c}"),
+            signature,
+        })
+    }
+
+    /// Verifies a decoded ES256K token of type `typ` against the account
+    /// key `key`, then the claims as [`TokenSigner::verify`] does.
+    pub fn verify_es256k(
+        &self,
+        token: &UnverifiedEs256k,
+        key: &PublicKey,
+        typ: &str,
+        allow_expired: bool,
+    ) -> Result<VerifiedToken, TokenError> {
+        if key.algorithm() != KeyAlgorithm::K256
+            || key
+                .verify(token.signing_input.as_bytes(), &token.signature)
+                .is_err()
+        {
+            return Err(TokenError::Invalid("Token could not be verified"));
+        }
+        if !allow_expired && token.claims.exp <= now_secs() {
+            return Err(TokenError::Expired);
+        }
+        self.check_claims(token.typ.as_deref(), token.claims.clone(), typ)
+    }
+
+    /// The cached public key of `did` (ES256K mode).
+    pub fn cached_key(&self, did: &str) -> Option<PublicKey> {
+        self.key_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(did)
+            .cloned()
+    }
+
+    /// Caches the public key of `did` (ES256K mode).
+    pub fn cache_key(&self, did: &str, key: PublicKey) {
+        self.key_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(did.to_owned(), key);
     }
 
     /// Verifies a token of type `typ` (`at+jwt` or `refresh+jwt`), the way
@@ -243,24 +436,35 @@ impl TokenSigner {
         // The header was checked by `decode`; read its `typ`.
         let header =
             decode_header(token).map_err(|_| TokenError::Invalid("Token could not be verified"))?;
-        if let Some(t) = &header.typ {
+        self.check_claims(header.typ.as_deref(), data.claims, typ)
+    }
+
+    /// The checks after the signature: the `typ` header when present,
+    /// `sub` a DID, `aud` (when present) this service's DID, no `cnf`, a
+    /// known scope.
+    fn check_claims(
+        &self,
+        header_typ: Option<&str>,
+        claims: Claims,
+        typ: &str,
+    ) -> Result<VerifiedToken, TokenError> {
+        if let Some(t) = header_typ {
             if t != typ {
                 return Err(TokenError::Invalid("Invalid token type"));
             }
         }
-        let claims = data.claims;
         let did = match claims.sub {
             Some(s) if s.starts_with("did:") => s,
             _ => return Err(TokenError::Invalid("Malformed token")),
         };
         match &claims.aud {
             None => {}
-            Some(serde_json::Value::String(aud)) if aud.starts_with("did:") => {
-                let matches = aud == &self.service_did;
-                if !matches {
-                    return Err(TokenError::Invalid("Token could not be verified"));
-                }
+            Some(serde_json::Value::String(aud))
+                if aud.starts_with("did:") && aud != &self.service_did =>
+            {
+                return Err(TokenError::Invalid("Token could not be verified"));
             }
+            Some(serde_json::Value::String(aud)) if aud.starts_with("did:") => {}
             Some(_) => return Err(TokenError::Invalid("Malformed token")),
         }
         if claims.cnf.is_some() {
@@ -389,6 +593,84 @@ mod tests {
         )
         .unwrap();
         assert!(s.verify(&hs512, ACCESS_TYP, false).is_err());
+    }
+
+    #[test]
+    fn es256k_round_trip_and_refusals() {
+        let s = signer();
+        let key = PrivateKey::generate(KeyAlgorithm::K256);
+        let other = PrivateKey::generate(KeyAlgorithm::K256);
+        let t = s
+            .access_token_es256k(&key, DID, Scope::AppPass, ACCESS_TOKEN_TTL)
+            .unwrap();
+        let header: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(t.jwt.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            header,
+            serde_json::json!({"alg": "ES256K", "typ": "at+jwt"})
+        );
+        let u = TokenSigner::decode_es256k(&t.jwt).unwrap();
+        assert_eq!(u.sub.as_deref(), Some(DID));
+        let v = s
+            .verify_es256k(&u, &key.public_key(), ACCESS_TYP, false)
+            .unwrap();
+        assert_eq!((v.did.as_str(), v.scope), (DID, Scope::AppPass));
+        // Another key, the wrong type, another audience.
+        let bad = TokenError::Invalid("Token could not be verified");
+        assert_eq!(
+            s.verify_es256k(&u, &other.public_key(), ACCESS_TYP, false),
+            Err(bad.clone())
+        );
+        assert_eq!(
+            s.verify_es256k(&u, &key.public_key(), REFRESH_TYP, false),
+            Err(TokenError::Invalid("Invalid token type"))
+        );
+        let elsewhere = TokenSigner::new("secret", "did:web:elsewhere.test");
+        assert!(elsewhere
+            .verify_es256k(&u, &key.public_key(), ACCESS_TYP, false)
+            .is_err());
+        // A P-256 key neither signs nor verifies session tokens.
+        let p256 = PrivateKey::generate(KeyAlgorithm::P256);
+        assert!(s
+            .access_token_es256k(&p256, DID, Scope::Access, ACCESS_TOKEN_TTL)
+            .is_err());
+        assert!(s
+            .verify_es256k(&u, &p256.public_key(), ACCESS_TYP, false)
+            .is_err());
+        // No alg confusion: HS256 tokens are not ES256K ones and back.
+        let hs = s
+            .access_token(DID, Scope::Access, ACCESS_TOKEN_TTL)
+            .unwrap();
+        assert_eq!(TokenSigner::decode_es256k(&hs.jwt).unwrap_err(), bad);
+        assert!(s.verify(&t.jwt, ACCESS_TYP, false).is_err());
+        // Expiry and refresh tokens.
+        let r = s
+            .refresh_token_es256k(&key, DID, "jti1", now_secs() - 1)
+            .unwrap();
+        let u = TokenSigner::decode_es256k(&r.jwt).unwrap();
+        assert_eq!(
+            s.verify_es256k(&u, &key.public_key(), REFRESH_TYP, false),
+            Err(TokenError::Expired)
+        );
+        let v = s
+            .verify_es256k(&u, &key.public_key(), REFRESH_TYP, true)
+            .unwrap();
+        assert_eq!(v.jti.as_deref(), Some("jti1"));
+        // A tampered payload.
+        let mut parts: Vec<String> = t.jwt.split('.').map(str::to_owned).collect();
+        parts[1] = URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&serde_json::json!({"scope": "com.atproto.access", "sub": DID, "exp": now_secs() + 60}))
+                .unwrap(),
+        );
+        let u = TokenSigner::decode_es256k(&parts.join(".")).unwrap();
+        assert_eq!(
+            s.verify_es256k(&u, &key.public_key(), ACCESS_TYP, false),
+            Err(bad)
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod plc;
 pub mod proxy;
 pub mod random;
+pub mod rate_limit;
 pub mod secrets;
 pub mod service_auth;
 pub mod session;
@@ -61,6 +62,8 @@ pub enum StartError {
     Repo(#[from] pds_repo::RepoWriteError),
     #[error("HTTP client: {0}")]
     HttpClient(String),
+    #[error("rate limits: {0}")]
+    RateLimits(#[from] rate_limit::RateLimitStartError),
     #[error("notifications: {0}")]
     Notify(#[from] pds_notify::NotifyError),
     #[error("cannot listen on {addr}: {source}")]
@@ -142,6 +145,10 @@ impl Server {
             admin_password_from_file,
         } = secrets;
         let admin_password_shown = admin_password_from_file.then(|| admin_password.clone());
+        let rate_limits = match config.rate_limits_enabled {
+            true => Some(rate_limit::RateLimiter::start(config.rate_limit_settings.clone()).await?),
+            false => None,
+        };
         let plc = PlcClient::new(http.clone(), &config.plc_url);
         let identity = identity::IdentityResolver::new(
             http.clone(),
@@ -152,7 +159,8 @@ impl Server {
             },
         );
         let state = AppState::new(Inner {
-            tokens: TokenSigner::new(&jwt_secret, &config.service_did),
+            tokens: TokenSigner::new(&jwt_secret, &config.service_did)
+                .with_alg(config.session_token_alg),
             plc,
             identity,
             key_cipher: KeyCipher::new(&key_encryption_secret),
@@ -166,6 +174,7 @@ impl Server {
             http,
             proxy_http,
             dummy_password_hash,
+            rate_limits,
             config,
         });
         Ok(Server {
@@ -219,6 +228,8 @@ impl Server {
             shutdown.await;
             firehose.shutdown();
         };
+        // The peer address is the client IP of rate limits.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await

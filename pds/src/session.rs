@@ -5,7 +5,9 @@ use pds_store::password::{hash_password, verify_password, KdfParams};
 use pds_store::{now_ms, Account, AccountStatus, RefreshToken, RotateOutcome};
 
 use crate::error::ApiError;
-use crate::jwt::{new_token_id, Scope, ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL};
+use atproto_types::crypto::PublicKey;
+
+use crate::jwt::{new_token_id, Scope, SessionTokenAlg, ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL};
 use crate::state::AppState;
 
 /// A new session's tokens.
@@ -139,19 +141,36 @@ pub async fn create_session(
         next_id: None,
     };
     state.store.sessions().create(&record).await?;
-    tokens_for(state, did, scope, &record)
+    tokens_for(state, did, scope, &record).await
 }
 
-fn tokens_for(
+/// The tokens of a session, signed as `PDS_SESSION_TOKEN_ALG` says: with
+/// `PDS_JWT_SECRET` (HS256), or with the account's signing key (ES256K).
+async fn tokens_for(
     state: &AppState,
     did: &str,
     scope: Scope,
     record: &RefreshToken,
 ) -> Result<SessionTokens, ApiError> {
-    let access = state.tokens.access_token(did, scope, ACCESS_TOKEN_TTL)?;
-    let refresh = state
-        .tokens
-        .refresh_token(did, &record.id, record.expires_at / 1000)?;
+    let exp = record.expires_at / 1000;
+    let (access, refresh) = match state.tokens.alg() {
+        SessionTokenAlg::Hs256 => (
+            state.tokens.access_token(did, scope, ACCESS_TOKEN_TTL)?,
+            state.tokens.refresh_token(did, &record.id, exp)?,
+        ),
+        SessionTokenAlg::Es256k => {
+            let key = crate::identity::account_signing_key(state, did).await?;
+            state.tokens.cache_key(did, key.public_key());
+            (
+                state
+                    .tokens
+                    .access_token_es256k(&key, did, scope, ACCESS_TOKEN_TTL)?,
+                state
+                    .tokens
+                    .refresh_token_es256k(&key, did, &record.id, exp)?,
+            )
+        }
+    };
     Ok(SessionTokens {
         access_jwt: access.jwt,
         refresh_jwt: refresh.jwt,
@@ -221,5 +240,22 @@ pub async fn rotate(state: &AppState, did: &str, token_id: &str) -> Result<Rotat
         }
     };
     let scope = scope_for(app_password.as_ref());
-    Ok(Rotation::Tokens(tokens_for(state, did, scope, &successor)?))
+    Ok(Rotation::Tokens(
+        tokens_for(state, did, scope, &successor).await?,
+    ))
+}
+
+/// The public signing key of account `did` (ES256K session tokens are
+/// verified with it), read from the store and cached; `None` when the
+/// account has no key (it does not exist).
+pub async fn account_public_key(
+    state: &AppState,
+    did: &str,
+) -> Result<Option<PublicKey>, ApiError> {
+    let Some(sealed) = state.store.accounts().signing_key(did).await? else {
+        return Ok(None);
+    };
+    let key = state.key_cipher.open(did, &sealed)?.public_key();
+    state.tokens.cache_key(did, key.clone());
+    Ok(Some(key))
 }

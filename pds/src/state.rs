@@ -52,6 +52,8 @@ pub struct Inner {
     /// An Argon2id hash of a random password: verified against when a
     /// login names no account, so unknown users cost the same time.
     pub dummy_password_hash: String,
+    /// The rate limiter, when `PDS_RATE_LIMITS_ENABLED`.
+    pub rate_limits: Option<crate::rate_limit::RateLimiter>,
 }
 
 impl AppState {

@@ -418,6 +418,64 @@ both_backends! {
         pds::identity::check_did_doc_for_service(&pds.state, &did).await.expect("now ours");
     }
 
+    async fn migration_takes_the_reserved_key(backend: Backend) {
+        let pds = TestPds::start(Options::new(backend).with_plc()).await;
+        let (did, _rotation, signing) = foreign_plc_did(&pds, "keeper.test").await;
+        let aud = pds.state.config.service_did.clone();
+        // A key reserved for another DID and one reserved for no DID are
+        // not taken.
+        let unbound = pds.xrpc_post("com.atproto.server.reserveSigningKey", &json!({}), None).await.ok();
+        let elsewhere = pds
+            .xrpc_post("com.atproto.server.reserveSigningKey", &json!({"did": "did:plc:abcdefghijklmnopqrstuvwx"}), None)
+            .await
+            .ok();
+        let reserved = pds.xrpc_post("com.atproto.server.reserveSigningKey", &json!({"did": did}), None).await.ok();
+        let reserved = reserved["signingKey"].as_str().expect("signingKey").to_owned();
+        assert!(reserved.starts_with("did:key:z"), "{reserved}");
+
+        let out = pds
+            .request(
+                pds.client
+                    .post(format!("{}/xrpc/{CREATE_ACCOUNT}", pds.url))
+                    .bearer_auth(service_jwt(&signing, &did, &aud, Some(CREATE_ACCOUNT)))
+                    .json(&json!({"did": did, "handle": "keeper.test", "email": "keeper@example.com", "password": "pw pw pw"})),
+            )
+            .await
+            .ok();
+        let jwt = out["accessJwt"].as_str().expect("jwt").to_owned();
+        // The account's key is the reserved one: the recommended
+        // credentials (and so the DID document after the PLC update) name it.
+        let creds = xrpc_get(&pds, "com.atproto.identity.getRecommendedDidCredentials", Some(&jwt)).await.ok();
+        assert_eq!(creds["verificationMethods"]["atproto"], reserved.as_str());
+        let key = pds::identity::account_signing_key(&pds.state, &did).await.expect("key");
+        assert_eq!(key.did_key(), reserved);
+        // The reservation is used up: reserving again for the DID gives a
+        // new key; the other reservations are untouched.
+        let again = pds.xrpc_post("com.atproto.server.reserveSigningKey", &json!({"did": did}), None).await.ok();
+        assert_ne!(again["signingKey"], reserved.as_str());
+        for other in [&unbound, &elsewhere] {
+            let k = other["signingKey"].as_str().expect("key");
+            assert!(pds.state.store.accounts().get_reserved_key(k).await.expect("get").is_some(), "{k}");
+        }
+
+        // Without a reservation, a migrating account gets a new key.
+        let (did2, _, signing2) = foreign_plc_did(&pds, "fresh.test").await;
+        let out = pds
+            .request(
+                pds.client
+                    .post(format!("{}/xrpc/{CREATE_ACCOUNT}", pds.url))
+                    .bearer_auth(service_jwt(&signing2, &did2, &aud, Some(CREATE_ACCOUNT)))
+                    .json(&json!({"did": did2, "handle": "fresh.test", "email": "fresh@example.com", "password": "pw pw pw"})),
+            )
+            .await
+            .ok();
+        assert_eq!(out["did"], did2.as_str());
+        let key2 = pds::identity::account_signing_key(&pds.state, &did2).await.expect("key");
+        for k in [&reserved, &signing2.did_key(), &unbound["signingKey"].as_str().expect("k").to_owned()] {
+            assert_ne!(&key2.did_key(), k);
+        }
+    }
+
     async fn bring_your_own_did_web(backend: Backend) {
         let pds = TestPds::start(Options::new(backend).with_plc()).await;
         let served = Arc::new(Mutex::new(Value::Null));

@@ -14,7 +14,8 @@
 //! service JWT issued by that DID for this service and method (see
 //! [`crate::auth::OptionalServiceAuth`]); the handle may then be an
 //! external one that resolves to the DID. No PLC operation is sent: the
-//! account is created deactivated with a new signing key and an empty
+//! account is created deactivated with the signing key reserved for the DID
+//! by `reserveSigningKey` (else a new one) and an empty
 //! repository, and no events are sequenced until it is activated (when
 //! its DID document must point here: [`crate::identity::check_did_doc_for_service`]).
 
@@ -305,18 +306,30 @@ struct Migrating<'a> {
     invite_code: Option<&'a str>,
 }
 
+/// The key reserved for `did` by `com.atproto.server.reserveSigningKey`,
+/// taken (a reserved key serves one account), or a new K256 key when none
+/// is reserved.
+async fn reserved_or_new_key(state: &AppState, did: &str) -> Result<PrivateKey, ApiError> {
+    let reserved = state.store.accounts().reserved_key_for_did(did).await?;
+    if let Some(reserved) = reserved {
+        if let Some(key) = super::signing::take_reserved_key(state, did, &reserved.key_did).await? {
+            return Ok(key);
+        }
+    }
+    Ok(PrivateKey::generate(Algorithm::K256))
+}
+
 /// Creates a deactivated account for an existing DID (account migration):
-/// a new signing key, an empty repository, no events.
+/// the signing key reserved for the DID (or a new one), an empty
+/// repository, no events.
 async fn create_migrating(state: &AppState, m: Migrating<'_>) -> Res<Output> {
     let did = m.did;
     let handle = m.handle;
     let email = m.email;
-    // @NOTE the reference makes a new key here too. A key reserved for this
-    // DID with reserveSigningKey (not served yet) should be taken instead
-    // once it is: the store's reserved-key-by-DID lookup, then
-    // `take_reserved_key`, opened with the cipher binding reserveSigningKey
-    // seals it with.
-    let signing_key = PrivateKey::generate(Algorithm::K256);
+    // As the reference: the key reserved for this DID with
+    // reserveSigningKey (the one the migration's PLC operation names), else
+    // a new one.
+    let signing_key = reserved_or_new_key(state, did).await?;
     let sealed = state
         .key_cipher
         .seal(did, &signing_key)

@@ -25,6 +25,7 @@ use crate::error::ApiError;
 use crate::handle::{self, HandleError};
 use crate::identity::{self, account_signing_key};
 use crate::plc::{self, OpFields};
+use crate::rate_limit::{self, Key};
 use crate::state::AppState;
 
 /// How long an emailed PLC-operation token is valid (the reference's).
@@ -148,6 +149,8 @@ impl ComAtprotoIdentity for AppState {
         req: XrpcRequest<update_handle::Params, update_handle::Input>,
     ) -> Result<(), XrpcError<update_handle::Error>> {
         let did = auth.did.as_str();
+        let limits = rate_limit::UPDATE_HANDLE;
+        rate_limit::consume(self, req.extensions(), limits, Key::Did(did), 1).await?;
         let handle = validate_handle_for(self, req.input.handle.as_str(), did).await?;
         let accounts = self.store.accounts();
         let holder = accounts

@@ -32,6 +32,7 @@ use crate::api::blobs;
 use crate::auth::{AccessFullDeactivatedOk, AccessStandard, AccessStandardDeactivatedOk};
 use crate::error::ApiError;
 use crate::identity::account_signing_key;
+use crate::rate_limit::{self, Key, WritePoints};
 use crate::state::AppState;
 
 /// Most writes in one `applyWrites` (the reference's).
@@ -45,6 +46,24 @@ async fn find_account(state: &AppState, repo: &AtIdentifier) -> Result<Option<Ac
         AtIdentifier::Handle(h) => accounts.get_by_handle(&h.as_str().to_lowercase()).await?,
     };
     Ok(account.filter(|a| a.status != AccountStatus::Deleted))
+}
+
+/// Spends the points of a repository write in the account's shared
+/// `repo-write-*` limits.
+async fn repo_write_limit<P, I>(
+    state: &AppState,
+    req: &XrpcRequest<P, I>,
+    auth: &AccessStandard,
+    points: WritePoints,
+) -> Result<(), rate_limit::RateLimited> {
+    rate_limit::consume(
+        state,
+        req.extensions(),
+        rate_limit::REPO_WRITE,
+        Key::Did(&auth.did),
+        points.points(),
+    )
+    .await
 }
 
 /// The DID and decrypted signing key of the repo a write names, after the
@@ -252,6 +271,11 @@ impl ComAtprotoRepo for AppState {
         auth: AccessStandard,
         req: XrpcRequest<create_record::Params, create_record::Input>,
     ) -> Result<create_record::Output, XrpcError<create_record::Error>> {
+        let points = WritePoints {
+            creates: 1,
+            ..Default::default()
+        };
+        repo_write_limit(self, &req, &auth, points).await?;
         let input = req.input;
         let (did, key) = writable(self, &auth, &input.repo).await?;
         let swap_commit = opt_cid(&input.swap_commit, "swapCommit")?;
@@ -278,6 +302,13 @@ impl ComAtprotoRepo for AppState {
         auth: AccessStandard,
         req: XrpcRequest<put_record::Params, put_record::Input>,
     ) -> Result<put_record::Output, XrpcError<put_record::Error>> {
+        // An update's points, whether or not the record exists (as the
+        // reference counts putRecord).
+        let points = WritePoints {
+            updates: 1,
+            ..Default::default()
+        };
+        repo_write_limit(self, &req, &auth, points).await?;
         let input = req.input;
         let (did, key) = writable(self, &auth, &input.repo).await?;
         let swap_commit = opt_cid(&input.swap_commit, "swapCommit")?;
@@ -310,6 +341,11 @@ impl ComAtprotoRepo for AppState {
         auth: AccessStandard,
         req: XrpcRequest<delete_record::Params, delete_record::Input>,
     ) -> Result<delete_record::Output, XrpcError<delete_record::Error>> {
+        let points = WritePoints {
+            deletes: 1,
+            ..Default::default()
+        };
+        repo_write_limit(self, &req, &auth, points).await?;
         let input = req.input;
         let (did, key) = writable(self, &auth, &input.repo).await?;
         let swap_commit = opt_cid(&input.swap_commit, "swapCommit")?;
@@ -331,6 +367,15 @@ impl ComAtprotoRepo for AppState {
         auth: AccessStandard,
         req: XrpcRequest<apply_writes::Params, apply_writes::Input>,
     ) -> Result<apply_writes::Output, XrpcError<apply_writes::Error>> {
+        let mut points = WritePoints::default();
+        for w in &req.input.writes {
+            match w {
+                apply_writes::InputWrites::Create(_) => points.creates += 1,
+                apply_writes::InputWrites::Update(_) => points.updates += 1,
+                apply_writes::InputWrites::Delete(_) => points.deletes += 1,
+            }
+        }
+        repo_write_limit(self, &req, &auth, points).await?;
         let input = req.input;
         if input.writes.len() > MAX_WRITES {
             return Err(XrpcError::invalid_request(format!(
@@ -424,6 +469,7 @@ impl ComAtprotoRepo for AppState {
         auth: AccessStandardDeactivatedOk,
         req: XrpcRequest<upload_blob::Params, BinaryInput>,
     ) -> Result<upload_blob::Output, XrpcError<upload_blob::Error>> {
+        rate_limit::consume(self, req.extensions(), rate_limit::UPLOAD_BLOB, Key::Ip, 1).await?;
         let meta = blobs::upload(self, &auth.did, req.input).await?;
         if meta.takedown_ref.is_some() {
             return Err(XrpcError::invalid_request(

@@ -23,6 +23,7 @@ use crate::auth::{
 };
 use crate::error::ApiError;
 use crate::jwt::Scope;
+use crate::rate_limit::{self, Key};
 use crate::session::{self, LoginError, Rotation};
 use crate::state::AppState;
 
@@ -171,6 +172,14 @@ impl ComAtprotoServer for AppState {
         _: NoAuth,
         req: XrpcRequest<create_session::Params, create_session::Input>,
     ) -> Result<create_session::Output, XrpcError<create_session::Error>> {
+        rate_limit::consume(
+            self,
+            req.extensions(),
+            rate_limit::CREATE_SESSION,
+            Key::IdentifierAndIp(&req.input.identifier),
+            1,
+        )
+        .await?;
         let input = req.input;
         let login = match session::login(self, &input.identifier, &input.password).await {
             Ok(l) => l,
@@ -544,8 +553,10 @@ impl ComAtprotoServer for AppState {
     async fn request_email_confirmation(
         &self,
         auth: AccessStandardDeactivatedOk,
-        _: XrpcRequest<request_email_confirmation::Params, ()>,
+        req: XrpcRequest<request_email_confirmation::Params, ()>,
     ) -> Result<(), XrpcError<request_email_confirmation::Error>> {
+        let limits = rate_limit::REQUEST_EMAIL_CONFIRMATION;
+        rate_limit::consume(self, req.extensions(), limits, Key::Did(&auth.did), 1).await?;
         email::request_confirmation(self, &auth.account).await
     }
 
@@ -560,8 +571,10 @@ impl ComAtprotoServer for AppState {
     async fn request_email_update(
         &self,
         auth: AccessStandardDeactivatedOk,
-        _: XrpcRequest<request_email_update::Params, ()>,
+        req: XrpcRequest<request_email_update::Params, ()>,
     ) -> Result<request_email_update::Output, XrpcError<request_email_update::Error>> {
+        let limits = rate_limit::REQUEST_EMAIL_UPDATE;
+        rate_limit::consume(self, req.extensions(), limits, Key::Did(&auth.did), 1).await?;
         email::request_update(self, &auth.account).await
     }
 
@@ -578,6 +591,8 @@ impl ComAtprotoServer for AppState {
         _: NoAuth,
         req: XrpcRequest<request_password_reset::Params, request_password_reset::Input>,
     ) -> Result<(), XrpcError<request_password_reset::Error>> {
+        let limits = rate_limit::REQUEST_PASSWORD_RESET;
+        rate_limit::consume(self, req.extensions(), limits, Key::Ip, 1).await?;
         email::request_password_reset(self, &req.input.email).await
     }
 
@@ -586,14 +601,24 @@ impl ComAtprotoServer for AppState {
         _: NoAuth,
         req: XrpcRequest<reset_password::Params, reset_password::Input>,
     ) -> Result<(), XrpcError<reset_password::Error>> {
+        rate_limit::consume(
+            self,
+            req.extensions(),
+            rate_limit::RESET_PASSWORD,
+            Key::Ip,
+            1,
+        )
+        .await?;
         email::reset_password(self, req.input).await
     }
 
     async fn request_account_delete(
         &self,
         auth: AccessFullDeactivatedOk,
-        _: XrpcRequest<request_account_delete::Params, ()>,
+        req: XrpcRequest<request_account_delete::Params, ()>,
     ) -> Result<(), XrpcError<request_account_delete::Error>> {
+        let limits = rate_limit::REQUEST_ACCOUNT_DELETE;
+        rate_limit::consume(self, req.extensions(), limits, Key::Did(&auth.did), 1).await?;
         email::request_account_delete(self, &auth.account).await
     }
 
@@ -602,6 +627,14 @@ impl ComAtprotoServer for AppState {
         _: NoAuth,
         req: XrpcRequest<delete_account::Params, delete_account::Input>,
     ) -> Result<(), XrpcError<delete_account::Error>> {
+        rate_limit::consume(
+            self,
+            req.extensions(),
+            rate_limit::DELETE_ACCOUNT,
+            Key::Ip,
+            1,
+        )
+        .await?;
         email::delete_account(self, req.input).await
     }
 
@@ -610,6 +643,14 @@ impl ComAtprotoServer for AppState {
         auth: OptionalServiceAuth,
         req: XrpcRequest<create_account::Params, create_account::Input>,
     ) -> Result<create_account::Output, XrpcError<create_account::Error>> {
+        rate_limit::consume(
+            self,
+            req.extensions(),
+            rate_limit::CREATE_ACCOUNT,
+            Key::Ip,
+            1,
+        )
+        .await?;
         let requester = auth.0.as_ref().map(|c| c.issuer_did());
         super::account::create_account(self, req.input, requester).await
     }
