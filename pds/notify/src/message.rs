@@ -33,7 +33,8 @@ pub enum Message {
     /// An operator's test message (checks a channel's configuration).
     Test { text: String },
     /// A moderator's message to an account (`com.atproto.admin.sendEmail`):
-    /// the subject and plain-text content as the moderator wrote them.
+    /// the subject and plain-text content as the moderator wrote them, and
+    /// a line naming the service.
     Moderation { subject: String, content: String },
 }
 
@@ -226,10 +227,18 @@ impl Message {
                     .split("\n\n")
                     .map(|p| format!("<p>{}</p>", escape_html(p).replace('\n', "<br>")))
                     .collect();
+                let footer = format!("Sent by the moderators of {service}.");
                 Rendered {
                     subject: subject.clone(),
-                    text: format!("{content}\n"),
-                    html: html_page(subject, &paragraphs.join("\n")),
+                    text: format!("{content}\n\n{footer}\n"),
+                    html: html_page(
+                        subject,
+                        &format!(
+                            "{}\n<p><small>{}</small></p>",
+                            paragraphs.join("\n"),
+                            escape_html(&footer)
+                        ),
+                    ),
                 }
             }
         }
@@ -384,7 +393,7 @@ mod tests {
             content: "hello <b>\n\nbye".into(),
         };
         let r = m.render(&RenderContext::default());
-        assert_eq!(r.text, "hello <b>\n\nbye\n");
+        assert!(r.text.starts_with("hello <b>\n\nbye\n"), "{}", r.text);
         assert!(r.html.contains("<p>hello &lt;b&gt;</p>"), "{}", r.html);
         assert!(r.html.contains("<p>bye</p>"), "{}", r.html);
     }
