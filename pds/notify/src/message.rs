@@ -32,6 +32,10 @@ pub enum Message {
     Welcome { handle: String },
     /// An operator's test message (checks a channel's configuration).
     Test { text: String },
+    /// A moderator's message to an account (`com.atproto.admin.sendEmail`):
+    /// the subject and plain-text content as the moderator wrote them, and
+    /// a line naming the service.
+    Moderation { subject: String, content: String },
 }
 
 /// A message rendered for sending.
@@ -68,7 +72,7 @@ impl Default for RenderContext {
 
 impl Message {
     /// Every kind, as stored.
-    pub const KINDS: [&'static str; 7] = [
+    pub const KINDS: [&'static str; 8] = [
         "confirm_email",
         "reset_password",
         "update_email",
@@ -76,6 +80,7 @@ impl Message {
         "plc_operation",
         "welcome",
         "test",
+        "moderation",
     ];
 
     /// The stored kind, e.g. `confirm_email`.
@@ -88,6 +93,7 @@ impl Message {
             Message::PlcOperation { .. } => "plc_operation",
             Message::Welcome { .. } => "welcome",
             Message::Test { .. } => "test",
+            Message::Moderation { .. } => "moderation",
         }
     }
 
@@ -119,7 +125,7 @@ impl Message {
             | Message::UpdateEmail { token }
             | Message::DeleteAccount { token }
             | Message::PlcOperation { token } => Some(token),
-            Message::Welcome { .. } | Message::Test { .. } => None,
+            Message::Welcome { .. } | Message::Test { .. } | Message::Moderation { .. } => None,
         }
     }
 
@@ -216,6 +222,25 @@ impl Message {
                     html,
                 }
             }
+            Message::Moderation { subject, content } => {
+                let paragraphs: Vec<String> = content
+                    .split("\n\n")
+                    .map(|p| format!("<p>{}</p>", escape_html(p).replace('\n', "<br>")))
+                    .collect();
+                let footer = format!("Sent by the moderators of {service}.");
+                Rendered {
+                    subject: subject.clone(),
+                    text: format!("{content}\n\n{footer}\n"),
+                    html: html_page(
+                        subject,
+                        &format!(
+                            "{}\n<p><small>{}</small></p>",
+                            paragraphs.join("\n"),
+                            escape_html(&footer)
+                        ),
+                    ),
+                }
+            }
         }
     }
 }
@@ -298,6 +323,10 @@ mod tests {
             Message::Test {
                 text: "hello".into(),
             },
+            Message::Moderation {
+                subject: "A note".into(),
+                content: "hello <b>\n\nbye".into(),
+            },
         ]
     }
 
@@ -352,8 +381,21 @@ mod tests {
                 "PLC Update Operation Requested",
                 "Welcome to your Personal Data Server",
                 "Test notification",
+                "A note",
             ]
         );
+    }
+
+    #[test]
+    fn moderation_message_keeps_content_and_escapes_html() {
+        let m = Message::Moderation {
+            subject: "A note".into(),
+            content: "hello <b>\n\nbye".into(),
+        };
+        let r = m.render(&RenderContext::default());
+        assert!(r.text.starts_with("hello <b>\n\nbye\n"), "{}", r.text);
+        assert!(r.html.contains("<p>hello &lt;b&gt;</p>"), "{}", r.html);
+        assert!(r.html.contains("<p>bye</p>"), "{}", r.html);
     }
 
     #[test]

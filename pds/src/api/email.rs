@@ -355,16 +355,21 @@ pub async fn delete_account(
     if let Err(r) = consume_token(state, TokenPurpose::DeleteAccount, did, &input.token).await? {
         return Err(r.into_error());
     }
-    let before = state
-        .store
-        .sequencer()
-        .current_seq()
-        .await
-        .map_err(ApiError::from)?;
+    purge_account(state, did).await?;
+    Ok(())
+}
+
+/// Deletes account `did` for good (after `deleteAccount`'s checks, or by
+/// the admin's `com.atproto.admin.deleteAccount`): its repository, records,
+/// blob references, credentials and sessions go, `#account` (`active:
+/// false`, `status: deleted`) is sequenced, its earlier events are
+/// invalidated and its blobs removed from the blob store.
+pub async fn purge_account(state: &AppState, did: &str) -> Result<(), ApiError> {
+    let accounts = state.store.accounts();
+    let before = state.store.sequencer().current_seq().await?;
     let blobs = accounts
         .delete(did, vec![account_event(did, false, Some("deleted"))])
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
     // The account's earlier events are superseded by its deletion.
     if let Err(e) = state
         .store

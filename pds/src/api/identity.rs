@@ -37,14 +37,17 @@ fn bad<E>(name: &'static str, message: impl Into<String>) -> XrpcError<E> {
 
 /// Normalises and checks a handle an account asks for (the reference's
 /// `normalizeAndValidateHandle` with a DID): service-domain handles follow
-/// the service's rules; any other must resolve (DNS TXT or HTTPS) to `did`.
+/// the service's rules (reserved names only with `allow_reserved`); any
+/// other must resolve (DNS TXT or HTTPS) to `did`.
 async fn validate_handle_for<E>(
     state: &AppState,
     requested: &str,
     did: &str,
+    allow_reserved: bool,
 ) -> Result<String, XrpcError<E>> {
     match handle::normalize_and_validate(requested, &state.config.handle_domains) {
         Ok(h) => Ok(h),
+        Err(HandleError::Reserved) if allow_reserved => Ok(requested.to_ascii_lowercase()),
         Err(HandleError::Invalid(m)) => Err(bad("InvalidHandle", m)),
         Err(HandleError::Reserved) => Err(bad("HandleNotAvailable", "Reserved handle")),
         Err(HandleError::UnsupportedDomain) => {
@@ -61,7 +64,7 @@ async fn validate_handle_for<E>(
 
 /// The fields of the DID's last PLC operation and that operation's CID;
 /// `Err` "Did is tombstoned" for a tombstone.
-async fn last_op_fields<E>(
+pub(crate) async fn last_op_fields<E>(
     state: &AppState,
     did: &str,
 ) -> Result<(OpFields, String), XrpcError<E>> {
@@ -102,6 +105,81 @@ pub fn is_plc_operation(op: &Json) -> bool {
         && op.get("services").is_some_and(is_services_map)
         && op.get("prev").is_some_and(|p| p.is_null() || p.is_string())
         && op.get("sig").is_some_and(Json::is_string)
+}
+
+/// Gives account `did` the handle `requested` (`updateHandle`, and the
+/// admin's `updateAccountHandle` with `allow_reserved`): checks it, updates
+/// the DID document (did:plc) or checks it names the handle (did:web),
+/// stores it and sequences `#identity`. Asking for the account's current
+/// handle only announces it again.
+pub async fn set_handle<E>(
+    state: &AppState,
+    did: &str,
+    requested: &str,
+    allow_reserved: bool,
+) -> Result<(), XrpcError<E>> {
+    let handle = validate_handle_for(state, requested, did, allow_reserved).await?;
+    let accounts = state.store.accounts();
+    let holder = accounts
+        .get_by_handle(&handle)
+        .await
+        .map_err(ApiError::from)?
+        .filter(|a| a.status != AccountStatus::Deleted);
+    match holder {
+        Some(a) if a.did != did => {
+            return Err(XrpcError::invalid_request(format!(
+                "Handle already taken: {handle}"
+            )))
+        }
+        Some(_) => {
+            // Already this account's: announce it again.
+            state
+                .store
+                .sequencer()
+                .append(identity_event(did, Some(&handle)))
+                .await
+                .map_err(ApiError::from)?;
+            return Ok(());
+        }
+        None => {}
+    }
+    if did.starts_with("did:plc:") {
+        let (mut fields, prev) = last_op_fields(state, did).await?;
+        let aka = format!("at://{handle}");
+        fields
+            .also_known_as
+            .retain(|a| a.as_str().is_some_and(|s| !s.starts_with("at://")));
+        fields.also_known_as.insert(0, Json::String(aka));
+        let op = plc::update_op(&fields, &prev, &state.plc_rotation_key).map_err(ApiError::from)?;
+        state.plc.submit(did, &op).await.map_err(ApiError::from)?;
+    } else {
+        let data = state
+            .identity
+            .resolve_atproto_data(did, true)
+            .await
+            .ok()
+            .flatten();
+        if data.and_then(|d| d.handle).as_deref() != Some(handle.as_str()) {
+            return Err(XrpcError::invalid_request(
+                "DID is not properly configured for handle",
+            ));
+        }
+    }
+    state.identity.invalidate(did);
+    match accounts
+        .update_handle(did, &handle, vec![identity_event(did, Some(&handle))])
+        .await
+    {
+        Ok(_) => {}
+        Err(StoreError::HandleTaken) => {
+            return Err(XrpcError::invalid_request(format!(
+                "Handle already taken: {handle}"
+            )))
+        }
+        Err(e) => return Err(ApiError::from(e).into()),
+    }
+    tracing::info!(did, %handle, "handle updated");
+    Ok(())
 }
 
 impl ComAtprotoIdentity for AppState {
@@ -151,68 +229,7 @@ impl ComAtprotoIdentity for AppState {
         let did = auth.did.as_str();
         let limits = rate_limit::UPDATE_HANDLE;
         rate_limit::consume(self, req.extensions(), limits, Key::Did(did), 1).await?;
-        let handle = validate_handle_for(self, req.input.handle.as_str(), did).await?;
-        let accounts = self.store.accounts();
-        let holder = accounts
-            .get_by_handle(&handle)
-            .await
-            .map_err(ApiError::from)?
-            .filter(|a| a.status != AccountStatus::Deleted);
-        match holder {
-            Some(a) if a.did != did => {
-                return Err(XrpcError::invalid_request(format!(
-                    "Handle already taken: {handle}"
-                )))
-            }
-            Some(_) => {
-                // Already this account's: announce it again.
-                self.store
-                    .sequencer()
-                    .append(identity_event(did, Some(&handle)))
-                    .await
-                    .map_err(ApiError::from)?;
-                return Ok(());
-            }
-            None => {}
-        }
-        if did.starts_with("did:plc:") {
-            let (mut fields, prev) = last_op_fields(self, did).await?;
-            let aka = format!("at://{handle}");
-            fields
-                .also_known_as
-                .retain(|a| a.as_str().is_some_and(|s| !s.starts_with("at://")));
-            fields.also_known_as.insert(0, Json::String(aka));
-            let op =
-                plc::update_op(&fields, &prev, &self.plc_rotation_key).map_err(ApiError::from)?;
-            self.plc.submit(did, &op).await.map_err(ApiError::from)?;
-        } else {
-            let data = self
-                .identity
-                .resolve_atproto_data(did, true)
-                .await
-                .ok()
-                .flatten();
-            if data.and_then(|d| d.handle).as_deref() != Some(handle.as_str()) {
-                return Err(XrpcError::invalid_request(
-                    "DID is not properly configured for handle",
-                ));
-            }
-        }
-        self.identity.invalidate(did);
-        match accounts
-            .update_handle(did, &handle, vec![identity_event(did, Some(&handle))])
-            .await
-        {
-            Ok(_) => {}
-            Err(StoreError::HandleTaken) => {
-                return Err(XrpcError::invalid_request(format!(
-                    "Handle already taken: {handle}"
-                )))
-            }
-            Err(e) => return Err(ApiError::from(e).into()),
-        }
-        tracing::info!(did, %handle, "handle updated");
-        Ok(())
+        set_handle(self, did, req.input.handle.as_str(), false).await
     }
 
     async fn get_recommended_did_credentials(

@@ -1,6 +1,7 @@
 //! The XRPC methods this server implements, by namespace.
 
 use atproto_types::lexicons::app::bsky::actor as actor_ns;
+use atproto_types::lexicons::com::atproto::admin as admin_ns;
 use atproto_types::lexicons::com::atproto::identity as identity_ns;
 use atproto_types::lexicons::com::atproto::repo as repo_ns;
 use atproto_types::lexicons::com::atproto::server as server_ns;
@@ -13,6 +14,7 @@ use crate::state::AppState;
 mod account;
 pub mod account_status;
 pub mod actor;
+pub mod admin;
 pub mod app_password;
 pub mod blobs;
 pub mod email;
@@ -32,4 +34,5 @@ pub fn routes() -> Router<AppState> {
         .merge(temp_ns::routes::<AppState>())
         .merge(identity_ns::routes::<AppState>())
         .merge(actor_ns::routes::<AppState>())
+        .merge(admin_ns::routes::<AppState>())
 }

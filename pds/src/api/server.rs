@@ -30,7 +30,7 @@ use crate::state::AppState;
 /// The handle sessions report for an account whose handle is unusable.
 const INVALID_HANDLE: &str = "handle.invalid";
 
-fn handle_of(account: &Account) -> Result<Handle, ApiError> {
+pub(crate) fn handle_of(account: &Account) -> Result<Handle, ApiError> {
     let text = account.handle.as_deref().unwrap_or(INVALID_HANDLE);
     text.parse::<Handle>()
         .or_else(|_| INVALID_HANDLE.parse::<Handle>())

@@ -155,6 +155,24 @@ pub struct InviteCode {
     pub uses: Vec<InviteCodeUse>,
 }
 
+/// The order of an admin's invite code listing, newest or most used first
+/// (ties broken by code, descending).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InviteCodeSort {
+    /// By creation time.
+    Recent,
+    /// By number of uses.
+    Usage,
+}
+
+/// Where an invite code listing resumes: the sort key (creation time in ms,
+/// or use count) and the code of the last row of the previous page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InviteCodeCursor {
+    pub key: i64,
+    pub code: String,
+}
+
 /// One use of an invite code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InviteCodeUse {
@@ -604,6 +622,14 @@ impl Accounts<'_> {
                 .bind(arg)
                 .fetch_all(p)
                 .await)?;
+        self.with_uses(rows).await
+    }
+
+    /// Invite code rows completed with their uses.
+    async fn with_uses(
+        &self,
+        rows: Vec<(String, i64, bool, String, String, i64)>,
+    ) -> Result<Vec<InviteCode>> {
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let uses = self.invite_uses(&r.0).await?;
@@ -667,6 +693,87 @@ impl Accounts<'_> {
         }
         self.store.commit(tx).await?;
         Ok(n)
+    }
+
+    /// Every invite code (any account, admin-made or earned), a page of at
+    /// most `limit` in `sort` order after `after`, with their uses.
+    pub async fn list_invite_codes(
+        &self,
+        sort: InviteCodeSort,
+        after: Option<&InviteCodeCursor>,
+        limit: u32,
+    ) -> Result<Vec<InviteCode>> {
+        let key = match sort {
+            InviteCodeSort::Recent => "created_at",
+            InviteCodeSort::Usage => "uses",
+        };
+        let sql = format!(
+            "SELECT code, available_uses, disabled, for_account, created_by, created_at FROM \
+             (SELECT c.code, c.available_uses, c.disabled, c.for_account, c.created_by, \
+             c.created_at, (SELECT COUNT(*) FROM invite_code_use u WHERE u.code = c.code) AS uses \
+             FROM invite_code c) listed WHERE {key} < $1 OR ({key} = $1 AND code < $2) ORDER BY {key} DESC, code DESC LIMIT $3"
+        );
+        // No cursor: everything sorts before the largest key.
+        let (k, c) = after.map_or((i64::MAX, ""), |a| (a.key, a.code.as_str()));
+        let rows: Vec<(String, i64, bool, String, String, i64)> =
+            on_pool!(self.pool(), |p| sqlx::query_as(&sql)
+                .bind(k)
+                .bind(c)
+                .bind(i64::from(limit))
+                .fetch_all(p)
+                .await)?;
+        self.with_uses(rows).await
+    }
+
+    /// The invite code the account signed up with, if any.
+    pub async fn invite_code_used_by(&self, did: &str) -> Result<Option<InviteCode>> {
+        Ok(self
+            .invite_codes_where(
+                "SELECT c.code, c.available_uses, c.disabled, c.for_account, c.created_by, \
+                 c.created_at FROM invite_code c JOIN invite_code_use u ON u.code = c.code \
+                 WHERE u.used_by = $1 ORDER BY u.used_at LIMIT 1",
+                did,
+            )
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Accounts (not deleted) whose email or handle starts with `prefix`
+    /// (case-insensitive; every account when `None`), by DID after `after`,
+    /// at most `limit`.
+    pub async fn search(
+        &self,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Account>> {
+        let pattern = match prefix {
+            Some(p) => {
+                let mut escaped = String::with_capacity(p.len() + 1);
+                for ch in p.to_lowercase().chars() {
+                    if matches!(ch, '\\' | '%' | '_') {
+                        escaped.push('\\');
+                    }
+                    escaped.push(ch);
+                }
+                escaped.push('%');
+                escaped
+            }
+            None => "%".to_owned(),
+        };
+        let sql = format!(
+            "SELECT {ACCOUNT_COLS} FROM account WHERE status <> 'deleted' AND did > $1 \
+             AND (email LIKE $2 ESCAPE '\\' OR handle LIKE $2 ESCAPE '\\' OR $2 = '%') \
+             ORDER BY did LIMIT $3"
+        );
+        let rows: Vec<AccountRow> = on_pool!(self.pool(), |p| sqlx::query_as(&sql)
+            .bind(after.unwrap_or(""))
+            .bind(&pattern)
+            .bind(i64::from(limit))
+            .fetch_all(p)
+            .await)?;
+        rows.into_iter().map(account_from_row).collect()
     }
 
     // ---- app passwords ----

@@ -48,6 +48,8 @@ both_backends!(
     notification_queue,
     reports_crawlers_kv,
     list_repos_pages,
+    admin_invite_code_listing,
+    admin_account_search,
 );
 
 async fn open_twice_is_idempotent(db: &TestDb) {
@@ -2399,4 +2401,145 @@ async fn list_repos_pages(db: &TestDb) {
     assert_eq!(p2.len(), 2);
     assert_eq!(p2[0].status, AccountStatus::Takendown);
     assert_eq!(p2[1].rev, rev(1));
+}
+
+async fn admin_invite_code_listing(db: &TestDb) {
+    let s = &db.store;
+    make_account(s, "did:plc:lister").await;
+    let code = |c: &str| NewInviteCode {
+        code: c.into(),
+        available_uses: 5,
+        for_account: "did:plc:lister".into(),
+        created_by: "admin".into(),
+    };
+    s.accounts()
+        .create_invite_codes(&[code("old-a"), code("old-b")])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    s.accounts()
+        .create_invite_codes(&[code("new-c")])
+        .await
+        .unwrap();
+    // Two uses of old-a, one of new-c.
+    for (code, did) in [
+        ("old-a", "did:plc:user1"),
+        ("old-a", "did:plc:user2"),
+        ("new-c", "did:plc:x"),
+    ] {
+        let mut a = NewAccount::new(did, format!("{}.test", did.replace(':', "-")));
+        a.invite_code = Some(code.into());
+        s.accounts().create(a, None).await.unwrap();
+    }
+    let names = |v: &[InviteCode]| v.iter().map(|c| c.code.clone()).collect::<Vec<_>>();
+    let recent = s
+        .accounts()
+        .list_invite_codes(InviteCodeSort::Recent, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(names(&recent), ["new-c", "old-b", "old-a"]);
+    assert_eq!(recent[2].uses.len(), 2);
+    // Paging by two: the cursor is the last row's key and code.
+    let page1 = s
+        .accounts()
+        .list_invite_codes(InviteCodeSort::Recent, None, 2)
+        .await
+        .unwrap();
+    assert_eq!(names(&page1), ["new-c", "old-b"]);
+    let last = &page1[1];
+    let page2 = s
+        .accounts()
+        .list_invite_codes(
+            InviteCodeSort::Recent,
+            Some(&InviteCodeCursor {
+                key: last.created_at,
+                code: last.code.clone(),
+            }),
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(&page2), ["old-a"]);
+    let usage = s
+        .accounts()
+        .list_invite_codes(InviteCodeSort::Usage, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(names(&usage), ["old-a", "new-c", "old-b"]);
+    let after_first = s
+        .accounts()
+        .list_invite_codes(
+            InviteCodeSort::Usage,
+            Some(&InviteCodeCursor {
+                key: 2,
+                code: "old-a".into(),
+            }),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(&after_first), ["new-c", "old-b"]);
+    // The code an account signed up with.
+    let used = s.accounts().invite_code_used_by("did:plc:x").await.unwrap();
+    assert_eq!(used.map(|c| c.code), Some("new-c".to_owned()));
+    assert_eq!(
+        s.accounts()
+            .invite_code_used_by("did:plc:lister")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn admin_account_search(db: &TestDb) {
+    let s = &db.store;
+    for (did, handle, email) in [
+        ("did:plc:s1", "alice.test", "alice@mail.example"),
+        ("did:plc:s2", "bob.test", "al_ice@mail.example"),
+        ("did:plc:s3", "alfred.test", "fred@mail.example"),
+        ("did:plc:s4", "carol.test", "carol@mail.example"),
+    ] {
+        let mut a = NewAccount::new(did, handle);
+        a.email = Some(email.into());
+        s.accounts().create(a, None).await.unwrap();
+    }
+    let dids = |v: Vec<Account>| v.into_iter().map(|a| a.did).collect::<Vec<_>>();
+    // Prefix of an email or of a handle, case-insensitive.
+    assert_eq!(
+        dids(s.accounts().search(Some("AL"), None, 10).await.unwrap()),
+        ["did:plc:s1", "did:plc:s2", "did:plc:s3"]
+    );
+    // `_` and `%` are literal.
+    assert_eq!(
+        dids(s.accounts().search(Some("al_"), None, 10).await.unwrap()),
+        ["did:plc:s2"]
+    );
+    assert!(s
+        .accounts()
+        .search(Some("%"), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Paging by DID.
+    assert_eq!(
+        dids(
+            s.accounts()
+                .search(Some("al"), Some("did:plc:s1"), 1)
+                .await
+                .unwrap()
+        ),
+        ["did:plc:s2"]
+    );
+    assert_eq!(
+        dids(s.accounts().search(None, None, 10).await.unwrap()).len(),
+        4
+    );
+    // Deleted accounts are not found.
+    s.accounts().delete("did:plc:s4", vec![]).await.unwrap();
+    assert!(s
+        .accounts()
+        .search(Some("carol"), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
