@@ -198,6 +198,19 @@ both_backends! {
             .assert_error(400, "RepoDeactivated");
         let info = admin_get(&pds, &format!("com.atproto.admin.getAccountInfo?did={did}")).await.ok();
         assert!(info["deactivatedAt"].is_string(), "{info}");
+        // A takedown on top of the deactivation, then its reversal: the
+        // account is deactivated again, not active.
+        admin_post(&pds, UPDATE_STATUS, &json!({"subject": subject, "takedown": {"applied": true, "ref": "T"}})).await.ok();
+        let status = admin_get(&pds, &format!("com.atproto.admin.getSubjectStatus?did={did}")).await.ok();
+        assert_eq!(status["deactivated"], json!({"applied": true}));
+        assert_eq!(status["takedown"], json!({"applied": true, "ref": "T"}));
+        pds.get(&format!("/xrpc/com.atproto.sync.getRepo?did={did}"), None).await
+            .assert_error(400, "RepoTakendown");
+        admin_post(&pds, UPDATE_STATUS, &json!({"subject": subject, "takedown": {"applied": false}})).await.ok();
+        let (_, body) = last_event(&pds, &did).await;
+        assert_eq!((body["active"].clone(), body["status"].clone()), (json!(false), json!("deactivated")));
+        pds.get(&format!("/xrpc/com.atproto.sync.getRepo?did={did}"), None).await
+            .assert_error(400, "RepoDeactivated");
         admin_post(&pds, UPDATE_STATUS, &json!({"subject": subject, "deactivated": {"applied": false}})).await.ok();
         let (_, body) = last_event(&pds, &did).await;
         assert_eq!(body["active"], json!(true));

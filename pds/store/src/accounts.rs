@@ -457,6 +457,9 @@ impl Accounts<'_> {
 
     /// Sets the hosting status (with takedown reference and scheduled
     /// deletion time) and sequences `events` (e.g. `#account`) atomically.
+    /// A takedown keeps the account's deactivation time (the two are
+    /// independent, as in the reference: reversing the takedown of a
+    /// deactivated account leaves it deactivated); `Active` clears it.
     pub async fn set_status(
         &self,
         did: &str,
@@ -470,7 +473,7 @@ impl Accounts<'_> {
         let n = on_tx!(&mut tx.tx, |c| sqlx::query(
             "UPDATE account SET status = $2, takedown_ref = $3, delete_after = $4, \
              deactivated_at = CASE WHEN $2 = 'deactivated' THEN COALESCE(deactivated_at, $5) \
-             ELSE NULL END WHERE did = $1"
+             WHEN $2 = 'takendown' THEN deactivated_at ELSE NULL END WHERE did = $1"
         )
         .bind(did)
         .bind(status.as_str())

@@ -298,7 +298,10 @@ async fn account_status_and_events(db: &TestDb) {
     let a = s.accounts().get("did:plc:st").await.unwrap().unwrap();
     assert_eq!(a.status, AccountStatus::Takendown);
     assert_eq!(a.takedown_ref.as_deref(), Some("mod-1"));
-    assert_eq!(a.deactivated_at, None);
+    assert!(
+        a.deactivated_at.is_some(),
+        "the deactivation survives the takedown"
+    );
 
     s.accounts()
         .set_status("did:plc:st", AccountStatus::Active, None, None, vec![])
@@ -306,6 +309,7 @@ async fn account_status_and_events(db: &TestDb) {
         .unwrap();
     let a = s.accounts().get("did:plc:st").await.unwrap().unwrap();
     assert_eq!((a.status, a.takedown_ref), (AccountStatus::Active, None));
+    assert_eq!(a.deactivated_at, None);
 
     let ev = s.sequencer().events_after(0, 10).await.unwrap();
     assert_eq!(ev.len(), 2);
