@@ -34,6 +34,7 @@ pub mod password;
 mod repo;
 mod sequencer;
 mod sessions;
+mod snapshot;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -55,6 +56,7 @@ pub use oauth::*;
 pub use repo::*;
 pub use sequencer::*;
 pub use sessions::*;
+pub use snapshot::RepoSnapshot;
 
 use db::Pool;
 

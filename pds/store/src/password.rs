@@ -2,9 +2,25 @@
 //! what it is given: Argon2id password hashes (PHC strings) for account and
 //! app passwords, and SHA-256 hashes of bearer tokens (email, PLC-operation
 //! and refresh tokens are never stored in the clear).
+//!
+//! # Memory
+//!
+//! Argon2id works in `memory_kib` of scratch memory (19 MiB by default).
+//! Allocated afresh per hash, those buffers stay resident after they are
+//! freed (glibc keeps them in the per-thread arenas of the blocking-pool
+//! threads that ran the hashes: a dozen logins left the process ~230 MB
+//! larger). Here the scratch memory of default-sized hashes comes from a
+//! small process-wide pool instead ([`KdfMemory`]): at most one buffer per
+//! core, reused, so hashing costs a fixed few tens of MiB; more concurrent
+//! hashes than buffers wait for one (they are CPU-bound anyway).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use argon2::password_hash::{
+    self, Decimal, Ident, Output, ParamsString, PasswordHash, PasswordHasher, PasswordVerifier,
+    Salt, SaltString,
+};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -32,7 +48,167 @@ impl Default for KdfParams {
     }
 }
 
-fn argon(params: KdfParams) -> Result<Argon2<'static>> {
+/// Scratch blocks (1 KiB each) of a pooled buffer: enough for the default
+/// parameters. Larger hashes allocate their own.
+const POOLED_BLOCKS: usize = 19 * 1024;
+
+/// The process-wide pool of Argon2 scratch buffers (see the module docs).
+struct KdfMemory {
+    state: Mutex<PoolState>,
+    returned: Condvar,
+    /// Buffers the pool may create.
+    max: usize,
+}
+
+struct PoolState {
+    free: Vec<Vec<Block>>,
+    created: usize,
+}
+
+/// A pooled buffer, given back when dropped (also on panic).
+struct Lease<'a> {
+    pool: &'a KdfMemory,
+    buf: Option<Vec<Block>>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(buf) = self.buf.take() {
+            self.pool.lock().free.push(buf);
+            self.pool.returned.notify_one();
+        }
+    }
+}
+
+impl KdfMemory {
+    fn new(max: usize) -> KdfMemory {
+        KdfMemory {
+            state: Mutex::new(PoolState {
+                free: Vec::new(),
+                created: 0,
+            }),
+            returned: Condvar::new(),
+            max: max.max(1),
+        }
+    }
+
+    fn global() -> &'static KdfMemory {
+        static POOL: OnceLock<KdfMemory> = OnceLock::new();
+        POOL.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            KdfMemory::new(cores.min(4))
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A free buffer, a new one while fewer than `max` exist, or else the
+    /// next one given back.
+    fn lease(&self) -> Lease<'_> {
+        let mut state = self.lock();
+        loop {
+            if let Some(buf) = state.free.pop() {
+                return Lease {
+                    pool: self,
+                    buf: Some(buf),
+                };
+            }
+            if state.created < self.max {
+                state.created += 1;
+                drop(state);
+                return Lease {
+                    pool: self,
+                    buf: Some(vec![Block::default(); POOLED_BLOCKS]),
+                };
+            }
+            state = self
+                .returned
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Runs `f` on at least `blocks` scratch blocks.
+    fn with<R>(&self, blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+        if blocks > POOLED_BLOCKS {
+            return f(&mut vec![Block::default(); blocks]);
+        }
+        let mut lease = self.lease();
+        match lease.buf.as_mut() {
+            Some(buf) => f(buf),
+            None => f(&mut vec![Block::default(); blocks]),
+        }
+    }
+}
+
+/// Argon2 with its scratch memory from [`KdfMemory`]; otherwise the same
+/// computation and PHC strings as [`Argon2`]'s own [`PasswordHasher`]
+/// (verification comes from `password_hash`'s blanket
+/// [`PasswordVerifier`]).
+struct PooledArgon2 {
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+}
+
+impl PasswordHasher for PooledArgon2 {
+    type Params = Params;
+
+    fn hash_password<'a>(
+        &self,
+        password: &[u8],
+        salt: impl Into<Salt<'a>>,
+    ) -> password_hash::Result<PasswordHash<'a>> {
+        let salt = salt.into();
+        let mut salt_arr = [0u8; 64];
+        let salt_bytes = salt.decode_b64(&mut salt_arr)?;
+        let output_len = self
+            .params
+            .output_len()
+            .unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        let argon = Argon2::new(self.algorithm, self.version, self.params.clone());
+        let output = Output::init_with(output_len, |out| {
+            KdfMemory::global().with(self.params.block_count(), |blocks| {
+                Ok(argon.hash_password_into_with_memory(password, salt_bytes, out, blocks)?)
+            })
+        })?;
+        Ok(PasswordHash {
+            algorithm: self.algorithm.ident(),
+            version: Some(self.version.into()),
+            params: ParamsString::try_from(&self.params)?,
+            salt: Some(salt),
+            hash: Some(output),
+        })
+    }
+
+    fn hash_password_customized<'a>(
+        &self,
+        password: &[u8],
+        alg_id: Option<Ident<'a>>,
+        version: Option<Decimal>,
+        params: Params,
+        salt: impl Into<Salt<'a>>,
+    ) -> password_hash::Result<PasswordHash<'a>> {
+        let algorithm = alg_id
+            .map(Algorithm::try_from)
+            .transpose()?
+            .unwrap_or_default();
+        let version = version
+            .map(Version::try_from)
+            .transpose()?
+            .unwrap_or_default();
+        PooledArgon2 {
+            algorithm,
+            version,
+            params,
+        }
+        .hash_password(password, salt)
+    }
+}
+
+fn argon(params: KdfParams) -> Result<PooledArgon2> {
     let p = Params::new(
         params.memory_kib,
         params.iterations,
@@ -40,7 +216,11 @@ fn argon(params: KdfParams) -> Result<Argon2<'static>> {
         None,
     )
     .map_err(|e| StoreError::InvalidInput(format!("argon2 parameters: {e}")))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, p))
+    Ok(PooledArgon2 {
+        algorithm: Algorithm::Argon2id,
+        version: Version::V0x13,
+        params: p,
+    })
 }
 
 /// Hashes a password with Argon2id and a random 16-byte salt; returns the
@@ -62,7 +242,12 @@ pub fn hash_password(password: &str, params: KdfParams) -> Result<String> {
 pub fn verify_password(password: &str, phc: &str) -> Result<bool> {
     let parsed =
         PasswordHash::new(phc).map_err(|e| StoreError::Corrupt(format!("password hash: {e}")))?;
-    Ok(Argon2::default()
+    let verifier = PooledArgon2 {
+        algorithm: Algorithm::default(),
+        version: Version::default(),
+        params: Params::default(),
+    };
+    Ok(verifier
         .verify_password(password.as_bytes(), &parsed)
         .is_ok())
 }
@@ -109,6 +294,67 @@ mod tests {
         let h = hash_password("pw", KdfParams::default()).unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
         assert!(verify_password("pw", &h).unwrap());
+    }
+
+    /// Hashes made with pooled memory verify with the argon2 crate's own
+    /// hasher and the other way round, at the default and other
+    /// parameters (larger than a pooled buffer too).
+    #[test]
+    fn pooled_hashes_match_the_crate() {
+        for (m, t, p) in [
+            (19 * 1024, 2, 1),
+            (64, 1, 1),
+            (256, 3, 2),
+            (20 * 1024, 1, 1),
+        ] {
+            let params = KdfParams {
+                memory_kib: m,
+                iterations: t,
+                parallelism: p,
+            };
+            let ours = hash_password("correct horse", params).unwrap();
+            let parsed = PasswordHash::new(&ours).unwrap();
+            assert!(Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok());
+            assert!(Argon2::default()
+                .verify_password(b"battery staple", &parsed)
+                .is_err());
+            let crate_params = Params::new(m, t, p, None).unwrap();
+            let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, crate_params)
+                .hash_password(b"correct horse", &SaltString::encode_b64(&[7; 16]).unwrap())
+                .unwrap()
+                .to_string();
+            assert!(verify_password("correct horse", &theirs).unwrap());
+            assert!(!verify_password("correct horsf", &theirs).unwrap());
+        }
+    }
+
+    /// More concurrent hashes than buffers: all finish, and the pool never
+    /// creates more than its maximum.
+    #[test]
+    fn memory_pool_is_bounded() {
+        let pool = KdfMemory::new(2);
+        std::thread::scope(|s| {
+            for _ in 0..6 {
+                s.spawn(|| {
+                    for _ in 0..3 {
+                        pool.with(1024, |blocks| {
+                            assert!(blocks.len() >= 1024);
+                            blocks[0] = Block::default();
+                        });
+                    }
+                });
+            }
+        });
+        let state = pool.lock();
+        assert_eq!(state.created, 2);
+        assert_eq!(state.free.len(), 2);
+        drop(state);
+        pool.with(POOLED_BLOCKS + 1, |blocks| {
+            assert_eq!(blocks.len(), POOLED_BLOCKS + 1)
+        });
+        assert_eq!(pool.lock().created, 2, "large hashes are not pooled");
     }
 
     #[test]
