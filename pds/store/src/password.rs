@@ -6,13 +6,11 @@
 //! # Memory
 //!
 //! Argon2id works in `memory_kib` of scratch memory (19 MiB by default).
-//! Allocated afresh per hash, those buffers stay resident after they are
-//! freed (glibc keeps them in the per-thread arenas of the blocking-pool
-//! threads that ran the hashes: a dozen logins left the process ~230 MB
-//! larger). Here the scratch memory of default-sized hashes comes from a
-//! small process-wide pool instead ([`KdfMemory`]): at most one buffer per
-//! core, reused, so hashing costs a fixed few tens of MiB; more concurrent
-//! hashes than buffers wait for one (they are CPU-bound anyway).
+//! At most one hash per core (up to 4) runs at once ([`KdfMemory`]; more
+//! wait for a slot, they are CPU-bound anyway), so concurrent logins cost
+//! a bounded few tens of MiB. The `pds` binary also fixes glibc's mmap
+//! threshold, so these buffers are mapped and unmapped per hash instead of
+//! staying resident in the arenas of the threads that ran them.
 
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -48,102 +46,74 @@ impl Default for KdfParams {
     }
 }
 
-/// Scratch blocks (1 KiB each) of a pooled buffer: enough for the default
-/// parameters. Larger hashes allocate their own.
-const POOLED_BLOCKS: usize = 19 * 1024;
-
-/// The process-wide pool of Argon2 scratch buffers (see the module docs).
+/// The process-wide limit on concurrent Argon2 hashes (see the module
+/// docs): each hash allocates its scratch memory while it holds a slot and
+/// frees it before giving the slot back.
 struct KdfMemory {
-    state: Mutex<PoolState>,
-    returned: Condvar,
-    /// Buffers the pool may create.
+    in_use: Mutex<usize>,
+    released: Condvar,
+    /// Hashes that may run at once.
     max: usize,
+    /// The most that ever ran at once (for tests).
+    peak: Mutex<usize>,
 }
 
-struct PoolState {
-    free: Vec<Vec<Block>>,
-    created: usize,
-}
+/// A slot, given back when dropped (also on panic).
+struct Slot<'a>(&'a KdfMemory);
 
-/// A pooled buffer, given back when dropped (also on panic).
-struct Lease<'a> {
-    pool: &'a KdfMemory,
-    buf: Option<Vec<Block>>,
-}
-
-impl Drop for Lease<'_> {
+impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        if let Some(buf) = self.buf.take() {
-            self.pool.lock().free.push(buf);
-            self.pool.returned.notify_one();
-        }
+        *self.0.lock() -= 1;
+        self.0.released.notify_one();
     }
 }
 
 impl KdfMemory {
     fn new(max: usize) -> KdfMemory {
         KdfMemory {
-            state: Mutex::new(PoolState {
-                free: Vec::new(),
-                created: 0,
-            }),
-            returned: Condvar::new(),
+            in_use: Mutex::new(0),
+            released: Condvar::new(),
             max: max.max(1),
+            peak: Mutex::new(0),
         }
     }
 
     fn global() -> &'static KdfMemory {
-        static POOL: OnceLock<KdfMemory> = OnceLock::new();
-        POOL.get_or_init(|| {
+        static LIMIT: OnceLock<KdfMemory> = OnceLock::new();
+        LIMIT.get_or_init(|| {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
             KdfMemory::new(cores.min(4))
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, PoolState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, usize> {
+        self.in_use.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A free buffer, a new one while fewer than `max` exist, or else the
-    /// next one given back.
-    fn lease(&self) -> Lease<'_> {
-        let mut state = self.lock();
-        loop {
-            if let Some(buf) = state.free.pop() {
-                return Lease {
-                    pool: self,
-                    buf: Some(buf),
-                };
-            }
-            if state.created < self.max {
-                state.created += 1;
-                drop(state);
-                return Lease {
-                    pool: self,
-                    buf: Some(vec![Block::default(); POOLED_BLOCKS]),
-                };
-            }
-            state = self
-                .returned
-                .wait(state)
+    /// Waits for a free slot.
+    fn slot(&self) -> Slot<'_> {
+        let mut in_use = self.lock();
+        while *in_use >= self.max {
+            in_use = self
+                .released
+                .wait(in_use)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+        *in_use += 1;
+        let mut peak = self.peak.lock().unwrap_or_else(PoisonError::into_inner);
+        *peak = (*peak).max(*in_use);
+        Slot(self)
     }
 
-    /// Runs `f` on at least `blocks` scratch blocks.
+    /// Runs `f` on `blocks` fresh scratch blocks, holding a slot.
     fn with<R>(&self, blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
-        if blocks > POOLED_BLOCKS {
-            return f(&mut vec![Block::default(); blocks]);
-        }
-        let mut lease = self.lease();
-        match lease.buf.as_mut() {
-            Some(buf) => f(buf),
-            None => f(&mut vec![Block::default(); blocks]),
-        }
+        let _slot = self.slot();
+        let mut memory = vec![Block::default(); blocks];
+        f(&mut memory)
     }
 }
 
-/// Argon2 with its scratch memory from [`KdfMemory`]; otherwise the same
+/// Argon2 run under [`KdfMemory`]'s limit; otherwise the same
 /// computation and PHC strings as [`Argon2`]'s own [`PasswordHasher`]
 /// (verification comes from `password_hash`'s blanket
 /// [`PasswordVerifier`]).
@@ -296,11 +266,11 @@ mod tests {
         assert!(verify_password("pw", &h).unwrap());
     }
 
-    /// Hashes made with pooled memory verify with the argon2 crate's own
+    /// Hashes made under the limit verify with the argon2 crate's own
     /// hasher and the other way round, at the default and other
-    /// parameters (larger than a pooled buffer too).
+    /// parameters.
     #[test]
-    fn pooled_hashes_match_the_crate() {
+    fn limited_hashes_match_the_crate() {
         for (m, t, p) in [
             (19 * 1024, 2, 1),
             (64, 1, 1),
@@ -330,31 +300,29 @@ mod tests {
         }
     }
 
-    /// More concurrent hashes than buffers: all finish, and the pool never
-    /// creates more than its maximum.
+    /// More concurrent hashes than slots: all finish, and no more than
+    /// the limit ever run at once.
     #[test]
-    fn memory_pool_is_bounded() {
-        let pool = KdfMemory::new(2);
+    fn concurrent_hashes_are_bounded() {
+        let limit = KdfMemory::new(2);
+        let done = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|s| {
             for _ in 0..6 {
                 s.spawn(|| {
                     for _ in 0..3 {
-                        pool.with(1024, |blocks| {
-                            assert!(blocks.len() >= 1024);
-                            blocks[0] = Block::default();
+                        limit.with(1024, |blocks| {
+                            assert_eq!(blocks.len(), 1024);
+                            std::thread::yield_now();
                         });
+                        done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
                 });
             }
         });
-        let state = pool.lock();
-        assert_eq!(state.created, 2);
-        assert_eq!(state.free.len(), 2);
-        drop(state);
-        pool.with(POOLED_BLOCKS + 1, |blocks| {
-            assert_eq!(blocks.len(), POOLED_BLOCKS + 1)
-        });
-        assert_eq!(pool.lock().created, 2, "large hashes are not pooled");
+        assert_eq!(done.into_inner(), 18);
+        assert_eq!(*limit.lock(), 0, "every slot given back");
+        let peak = *limit.peak.lock().unwrap();
+        assert!((1..=2).contains(&peak), "peak {peak}");
     }
 
     #[test]
