@@ -896,9 +896,8 @@ impl Repos<'_> {
         collection: &str,
         rkey: &str,
     ) -> Result<Option<(RecordEntry, Option<Vec<u8>>)>> {
-        let row: Option<RecordValueRow> =
-            on_pool!(self.pool(), |p| {
-                sqlx::query_as(
+        let row: Option<RecordValueRow> = on_pool!(self.pool(), |p| {
+            sqlx::query_as(
             "SELECT r.collection, r.rkey, r.cid, r.rev, r.indexed_at, r.takedown_ref, b.content \
              FROM record r LEFT JOIN repo_block b ON b.did = r.did AND b.cid = r.cid \
              WHERE r.did = $1 AND r.collection = $2 AND r.rkey = $3"
@@ -908,7 +907,7 @@ impl Repos<'_> {
         .bind(rkey)
         .fetch_optional(p)
         .await
-            })?;
+        })?;
         row.map(record_value_from_row).transpose()
     }
 
