@@ -3,7 +3,10 @@
 //! (`com.atproto.sync.getRecord`).
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use atproto_repo::car::write_car;
 use atproto_repo::mst::covering_proof;
@@ -23,6 +26,10 @@ const PAGE: u32 = 500;
 
 /// Pages read ahead of the client while it receives the CAR.
 const READ_AHEAD: usize = 2;
+
+/// How long the client may take to accept one page before the export ends
+/// (releasing its snapshot and database connection).
+const CLIENT_PAGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn varint(mut n: u64, out: &mut Vec<u8>) {
     while n >= 0x80 {
@@ -58,12 +65,17 @@ fn car_sections(blocks: &[(Cid, Vec<u8>)]) -> Vec<u8> {
 /// repository. A full export sends every block of the repository; an
 /// export `since` a rev sends the blocks written by later revs. A task
 /// reads up to [`READ_AHEAD`] pages ahead of the client; dropping the
-/// stream stops it and ends the read transaction.
+/// stream stops it and ends the read transaction, and so does a client
+/// that takes longer than [`CLIENT_PAGE_TIMEOUT`] to accept a page (the
+/// stream then ends with an error, so the response is cut off rather than
+/// looking complete).
 pub struct RepoCarStream {
     did: String,
     /// The CAR header, until sent.
     header: Option<Bytes>,
     pages: mpsc::Receiver<Result<Bytes>>,
+    /// Set by the reading task when it gave up on a slow client.
+    abandoned: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for RepoCarStream {
@@ -82,7 +94,15 @@ impl Stream for RepoCarStream {
         if let Some(header) = this.header.take() {
             return Poll::Ready(Some(Ok(header)));
         }
-        this.pages.poll_recv(cx)
+        match this.pages.poll_recv(cx) {
+            // Fail rather than end: an early end would look complete.
+            Poll::Ready(None) if this.abandoned.swap(false, Ordering::SeqCst) => {
+                Poll::Ready(Some(Err(RepoWriteError::Internal(
+                    "export abandoned: the client stopped reading".into(),
+                ))))
+            }
+            other => other,
+        }
     }
 }
 
@@ -92,6 +112,7 @@ async fn send_pages(
     mut snapshot: RepoSnapshot,
     since: Option<String>,
     out: mpsc::Sender<Result<Bytes>>,
+    abandoned: Arc<AtomicBool>,
 ) {
     let mut after: Option<Cid> = None;
     loop {
@@ -109,12 +130,20 @@ async fn send_pages(
             return;
         };
         let more = page.len() >= PAGE as usize;
-        if out
-            .send(Ok(Bytes::from(car_sections(&page))))
-            .await
-            .is_err()
-        {
-            return;
+        let sent = tokio::time::timeout(
+            CLIENT_PAGE_TIMEOUT,
+            out.send(Ok(Bytes::from(car_sections(&page)))),
+        )
+        .await;
+        match sent {
+            Ok(Ok(())) => {}
+            // The client went away.
+            Ok(Err(_)) => return,
+            // The client stopped reading.
+            Err(_) => {
+                abandoned.store(true, Ordering::SeqCst);
+                return;
+            }
         }
         if !more {
             return;
@@ -136,11 +165,18 @@ impl RepoWriter {
             .ok_or_else(|| RepoWriteError::RepoNotFound(did.to_owned()))?;
         let header = Bytes::from(write_car(&[snapshot.root().cid], std::iter::empty()));
         let (tx, rx) = mpsc::channel(READ_AHEAD);
-        tokio::spawn(send_pages(snapshot, since.map(str::to_owned), tx));
+        let abandoned = Arc::new(AtomicBool::new(false));
+        tokio::spawn(send_pages(
+            snapshot,
+            since.map(str::to_owned),
+            tx,
+            abandoned.clone(),
+        ));
         Ok(RepoCarStream {
             did: did.to_owned(),
             header: Some(header),
             pages: rx,
+            abandoned,
         })
     }
 

@@ -14,18 +14,22 @@
 //! * PostgreSQL: `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`.
 //!
 //! The snapshot holds one pooled connection until it is dropped (which
-//! rolls the read transaction back).
+//! rolls the read transaction back). At most half the pool's connections
+//! (at least one) serve snapshots at once; further snapshots wait for one
+//! to end, so slow export clients cannot take every connection.
 
 use cid::Cid;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::db::{cid_to_string, on_tx, parse_cid, placeholders, Pool, Tx};
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::repo::{keep_prepared, BlockMap, RepoRoot, Repos, IN_CHUNK};
 
 /// A consistent, read-only view of one repository (see the module docs).
 pub struct RepoSnapshot {
     tx: Tx,
     root: RepoRoot,
+    _slot: OwnedSemaphorePermit,
 }
 
 impl std::fmt::Debug for RepoSnapshot {
@@ -40,6 +44,14 @@ impl Repos<'_> {
     /// Opens a read snapshot of `did`'s repository; `None` if it has no
     /// root.
     pub async fn snapshot(&self, did: &str) -> Result<Option<RepoSnapshot>> {
+        let slot = self
+            .store
+            .inner
+            .snapshot_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Config("snapshot slots closed".into()))?;
         let mut tx = match &self.store.inner.pool {
             Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
             Pool::Postgres(p) => Tx::Postgres(
@@ -64,6 +76,7 @@ impl Repos<'_> {
                 rev,
                 indexed_at,
             },
+            _slot: slot,
         }))
     }
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::time::Duration;
 
 use common::{block, commit_event, make_account, rev, TestDb};
@@ -34,6 +35,7 @@ both_backends!(
     records_index,
     records_with_values,
     snapshot_reads,
+    snapshots_are_limited,
     block_reads,
     blob_references,
     blob_metadata_and_orphans,
@@ -1555,6 +1557,39 @@ async fn snapshot_reads(db: &TestDb) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// At most half the pool's connections (5 of the default 10) serve
+/// snapshots at once; the next one waits until one is dropped.
+async fn snapshots_are_limited(db: &TestDb) {
+    let s = &db.store;
+    let did = "did:plc:snaplimit";
+    make_account(s, did).await;
+    let (root, rb) = block("snap-limit-root");
+    let mut data = RepoCommitData::new(root, rev(1));
+    data.put_blocks = vec![(root, rb)];
+    s.repo()
+        .begin_write(did)
+        .await
+        .unwrap()
+        .commit(data)
+        .await
+        .unwrap();
+    let mut open = Vec::new();
+    for _ in 0..5 {
+        open.push(s.repo().snapshot(did).await.unwrap().unwrap());
+    }
+    let repos = s.repo();
+    let mut next = Box::pin(repos.snapshot(did));
+    let first =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(next.as_mut().poll(cx).is_pending()))
+            .await;
+    assert!(first, "a sixth snapshot waits");
+    drop(open.pop());
+    let sixth = next.await.unwrap().unwrap();
+    assert_eq!(sixth.root().cid, root);
+    // Reads elsewhere are not blocked meanwhile.
+    assert!(s.repo().get_root(did).await.unwrap().is_some());
 }
 
 async fn block_reads(db: &TestDb) {
