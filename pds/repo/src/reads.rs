@@ -108,16 +108,23 @@ impl Stream for RepoCarStream {
 
 /// Reads the snapshot's blocks page by page into `out` until the last
 /// page, an error (sent as the last item) or the receiver is dropped.
+/// Page size and client timeout of an export.
+struct Paging {
+    page: u32,
+    client_timeout: Duration,
+}
+
 async fn send_pages(
     mut snapshot: RepoSnapshot,
     since: Option<String>,
+    paging: Paging,
     out: mpsc::Sender<Result<Bytes>>,
     abandoned: Arc<AtomicBool>,
 ) {
     let mut after: Option<Cid> = None;
     loop {
         let page = snapshot
-            .list_blocks(since.as_deref(), after.as_ref(), PAGE)
+            .list_blocks(since.as_deref(), after.as_ref(), paging.page)
             .await;
         let page = match page {
             Ok(p) => p,
@@ -129,9 +136,9 @@ async fn send_pages(
         let Some(last) = page.last().map(|(c, _)| *c) else {
             return;
         };
-        let more = page.len() >= PAGE as usize;
+        let more = page.len() >= usize::try_from(paging.page).unwrap_or(usize::MAX);
         let sent = tokio::time::timeout(
-            CLIENT_PAGE_TIMEOUT,
+            paging.client_timeout,
             out.send(Ok(Bytes::from(car_sections(&page)))),
         )
         .await;
@@ -157,6 +164,18 @@ impl RepoWriter {
     /// (see [`RepoCarStream`]): every block, or with `since` (a rev) only
     /// the blocks written by later commits.
     pub async fn get_repo_car(&self, did: &str, since: Option<&str>) -> Result<RepoCarStream> {
+        self.open_car(did, since, PAGE, CLIENT_PAGE_TIMEOUT).await
+    }
+
+    /// [`RepoWriter::get_repo_car`] with `page` blocks per query and
+    /// `client_timeout` per page.
+    async fn open_car(
+        &self,
+        did: &str,
+        since: Option<&str>,
+        page: u32,
+        client_timeout: Duration,
+    ) -> Result<RepoCarStream> {
         let snapshot = self
             .store()
             .repo()
@@ -169,6 +188,10 @@ impl RepoWriter {
         tokio::spawn(send_pages(
             snapshot,
             since.map(str::to_owned),
+            Paging {
+                page,
+                client_timeout,
+            },
             tx,
             abandoned.clone(),
         ));
@@ -240,5 +263,72 @@ impl RepoWriter {
             blocks.push((c, &b[..]));
         }
         Ok((write_car(&[commit_cid], blocks), record_cid))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pds_store::{NewAccount, RepoCommitData};
+    use pds_testkit::{Backend, TestDb};
+
+    /// An export whose client reads nothing fills its read-ahead, then
+    /// gives up after the client timeout: it releases its snapshot, and the
+    /// stream ends with an error after the pages it had queued.
+    #[tokio::test]
+    async fn abandoned_export_fails_and_releases_its_snapshot() {
+        // Two connections: one snapshot slot.
+        let db = TestDb::open(Backend::Sqlite, |c| c.max_connections = 2).await;
+        let did = "did:plc:abandoned";
+        db.store
+            .accounts()
+            .create(NewAccount::new(did, "abandoned.test"), None)
+            .await
+            .unwrap();
+        let blocks: Vec<(Cid, Vec<u8>)> = (0..6u8)
+            .map(|i| {
+                let bytes = vec![0x82, 0x01, i];
+                (atproto_data::cid_for_dag_cbor(&bytes), bytes)
+            })
+            .collect();
+        let mut data = RepoCommitData::new(blocks[0].0, "rev000000001");
+        data.put_blocks = blocks;
+        db.store
+            .repo()
+            .begin_write(did)
+            .await
+            .unwrap()
+            .commit(data)
+            .await
+            .unwrap();
+        let writer = RepoWriter::new(db.store.clone()).unwrap();
+        let mut stream = writer
+            .open_car(did, None, 1, Duration::from_millis(50))
+            .await
+            .unwrap();
+        // Waits for the only slot: the export's task must have given up.
+        let later = db.store.repo().snapshot(did).await.unwrap().unwrap();
+        assert_eq!(later.root().cid, stream_root(&mut stream).await);
+        let mut pages = 0;
+        let last = loop {
+            match std::future::poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
+                Some(Ok(_)) => pages += 1,
+                other => break other,
+            }
+        };
+        assert_eq!(pages, READ_AHEAD, "the queued pages, then the error");
+        assert!(matches!(last, Some(Err(RepoWriteError::Internal(_)))));
+        let end = std::future::poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await;
+        assert!(end.is_none());
+    }
+
+    /// The header's root, read from the stream's first item.
+    async fn stream_root(stream: &mut RepoCarStream) -> Cid {
+        let header = std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx))
+            .await
+            .unwrap()
+            .unwrap();
+        let (roots, _) = atproto_repo::car::load_car(header).unwrap();
+        roots[0]
     }
 }
