@@ -163,6 +163,24 @@ const METRICS: &[(&str, &str, Better, Option<f64>)] = &[
         None,
     ),
     (
+        "replay_events_per_s",
+        "firehose replay, 100 subscribers from a cursor 2,000 back: events/s",
+        Better::Higher,
+        None,
+    ),
+    (
+        "replay_s",
+        "firehose replay: seconds until the last frame",
+        Better::Lower,
+        None,
+    ),
+    (
+        "replay_min_events",
+        "firehose replay: fewest events a subscriber got",
+        Better::Neither,
+        None,
+    ),
+    (
         "blob_upload_per_s",
         "uploadBlob 1 MB, 4 clients: blobs/s",
         Better::Higher,

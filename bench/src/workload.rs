@@ -1,6 +1,7 @@
 //! The workload, run against one server, phase after phase:
 //! accounts, record writes (1, 8, 64 clients), record reads (getRecord,
-//! listRecords), firehose (subscribers while writes run), blobs
+//! listRecords), firehose (subscribers while writes run; then replay from a
+//! cursor), blobs
 //! (uploadBlob of 1 MB images, getBlob), export (getRepo of a 10,000-record
 //! repo), then footprint figures.
 
@@ -221,7 +222,10 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
 
     // Firehose.
     let clock = PhaseClock::start("firehose", ctx.pid);
-    firehose_phase(&ctx, &accounts, &args, phase, &mut f).await;
+    let head = firehose_phase(&ctx, &accounts, &args, phase, &mut f).await;
+    clock.finish(&mut f, &rss);
+    let clock = PhaseClock::start("firehose_replay", ctx.pid);
+    replay_phase(&ctx, &args, head, &mut f).await;
     clock.finish(&mut f, &rss);
 
     // Blobs.
@@ -646,13 +650,14 @@ async fn subscriber(ws_url: String, index: usize, stop: Rc<std::cell::Cell<bool>
     seen
 }
 
+/// Returns the highest seq a subscriber saw (0 if none).
 async fn firehose_phase(
     ctx: &Ctx,
     accounts: &[Account],
     args: &RunArgs,
     phase: Duration,
     f: &mut Figures,
-) {
+) -> i64 {
     let ws_url = format!(
         "{}/xrpc/com.atproto.sync.subscribeRepos",
         ctx.url.replacen("http", "ws", 1)
@@ -735,6 +740,106 @@ async fn firehose_phase(
     }
     if let Some(e) = writes.first_error {
         f.notes.push(format!("firehose writes: {e}"));
+    }
+    seen.iter()
+        .flat_map(|s| s.events.iter().map(|(seq, _)| *seq))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Events (at most) each subscriber of the replay phase asks for.
+const REPLAY_EVENTS: i64 = 2000;
+
+/// What one replaying subscriber got: frames, when the last arrived, and
+/// the error that ended it, if any.
+struct Replayed {
+    frames: usize,
+    last: Option<Instant>,
+    error: Option<String>,
+}
+
+/// Reads frames from `ws_url` until none has come for a second (or 30 s
+/// before the first), counting them without decoding: the driver stays
+/// light while 100 of these run.
+async fn replay_subscriber(ws_url: String) -> Replayed {
+    let mut out = Replayed {
+        frames: 0,
+        last: None,
+        error: None,
+    };
+    let host = ws_url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default();
+    let connected = match tokio::net::TcpStream::connect(host).await {
+        Ok(tcp) => tokio_tungstenite::client_async(ws_url.as_str(), tcp)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let mut socket = match connected {
+        Ok((s, _)) => s,
+        Err(e) => {
+            out.error = Some(format!("connect: {e}"));
+            return out;
+        }
+    };
+    loop {
+        let idle = if out.frames == 0 {
+            Duration::from_secs(30)
+        } else {
+            Duration::from_secs(1)
+        };
+        match tokio::time::timeout(idle, socket.next()).await {
+            Err(_) | Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                out.error = Some(e.to_string());
+                break;
+            }
+            Ok(Some(Ok(Message::Binary(_)))) => {
+                out.frames += 1;
+                out.last = Some(Instant::now());
+            }
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+    out
+}
+
+/// The firehose's own delivery rate, which the live phase cannot show
+/// (there, events/s = subscribers x the write rate): `subscribers`
+/// connect at once with a cursor [`REPLAY_EVENTS`] before `head` and
+/// receive the stored events. Events/s = frames received by all / (last
+/// frame - connect).
+async fn replay_phase(ctx: &Ctx, args: &RunArgs, head: i64, f: &mut Figures) {
+    let cursor = (head - REPLAY_EVENTS).max(0);
+    let ws_url = format!(
+        "{}/xrpc/com.atproto.sync.subscribeRepos?cursor={cursor}",
+        ctx.url.replacen("http", "ws", 1)
+    );
+    let started = Instant::now();
+    let got = futures_util::future::join_all(
+        (0..args.subscribers).map(|_| replay_subscriber(ws_url.clone())),
+    )
+    .await;
+    let total: usize = got.iter().map(|r| r.frames).sum();
+    let last = got.iter().filter_map(|r| r.last).max();
+    let span = last.map_or(0.0, |l| l.saturating_duration_since(started).as_secs_f64());
+    f.set(
+        "replay_events_per_s",
+        (span > 0.0).then(|| total as f64 / span),
+    );
+    f.set(
+        "replay_min_events",
+        got.iter().map(|r| r.frames).min().map(|m| m as f64),
+    );
+    f.set("replay_s", (span > 0.0).then_some(span));
+    let errors: Vec<&String> = got.iter().filter_map(|r| r.error.as_ref()).collect();
+    if let Some(e) = errors.first() {
+        f.notes.push(format!(
+            "firehose replay: {} subscriber(s) ended with an error, e.g. {e}",
+            errors.len()
+        ));
     }
 }
 

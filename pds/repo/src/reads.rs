@@ -2,18 +2,20 @@
 //! stream (`com.atproto.sync.getRepo`) and record proofs
 //! (`com.atproto.sync.getRecord`).
 
-use std::collections::HashSet;
-use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use atproto_repo::car::write_car;
-use atproto_repo::mst::{covering_proof, decode_node};
+use atproto_repo::mst::covering_proof;
 use atproto_repo::{BlockStore, Commit, Mst};
 use bytes::Bytes;
 use cid::Cid;
 use futures_core::Stream;
-use pds_store::Store;
+use pds_store::RepoSnapshot;
+use tokio::sync::mpsc;
 
 use crate::blocks::{mst_halt, BlockView, Fetcher, Halt};
 use crate::error::{RepoWriteError, Result};
@@ -21,6 +23,13 @@ use crate::writer::RepoWriter;
 
 /// Blocks per database page of a CAR export.
 const PAGE: u32 = 500;
+
+/// Pages read ahead of the client while it receives the CAR.
+const READ_AHEAD: usize = 2;
+
+/// How long the client may take to accept one page before the export ends
+/// (releasing its snapshot and database connection).
+const CLIENT_PAGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn varint(mut n: u64, out: &mut Vec<u8>) {
     while n >= 0x80 {
@@ -45,78 +54,35 @@ fn car_sections(blocks: &[(Cid, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
-type PageFuture = Pin<Box<dyn Future<Output = Result<Vec<(Cid, Vec<u8>)>>> + Send>>;
-
-/// How many times a full export re-reads the tree when commits keep
-/// replacing it while it is being read.
-const SNAPSHOT_ATTEMPTS: usize = 5;
-
 /// A repository as a CAR v1 byte stream: the header (root: the commit the
-/// repository was at when the stream was opened), then its blocks.
+/// repository was at when the stream was opened), then its blocks in CID
+/// order, page by page.
 ///
-/// A full export is a snapshot of that commit: before the stream is
-/// returned, the commit and every MST node are read (a commit landing
-/// meanwhile deletes the nodes it replaces: the read starts again at the
-/// new root), and the record CIDs they reach are collected; the records
-/// are then read page by page. Commits never delete record blocks (only
-/// [`RepoWriter::collect_garbage`] does), so a commit landing during the
-/// stream does not change what it sends; a record collected by a full
-/// garbage collection meanwhile ends the stream with an error.
-///
-/// An export `since` a rev sends the blocks written by later revs page by
-/// page, in CID order. It is not a snapshot (nor is the reference PDS's):
-/// a commit landing meanwhile may add its blocks to the pages not yet read,
-/// or delete nodes of the exported commit not yet sent.
+/// The export is a snapshot of that commit: the root and every page are
+/// read in one read transaction ([`RepoSnapshot`]), so commits landing
+/// while the CAR is sent (which delete the blocks they replace) change
+/// nothing in it, and memory stays at a few pages whatever the size of the
+/// repository. A full export sends every block of the repository; an
+/// export `since` a rev sends the blocks written by later revs. A task
+/// reads up to [`READ_AHEAD`] pages ahead of the client; dropping the
+/// stream stops it and ends the read transaction, and so does a client
+/// that takes longer than [`CLIENT_PAGE_TIMEOUT`] to accept a page (the
+/// stream then ends with an error, so the response is cut off rather than
+/// looking complete).
 pub struct RepoCarStream {
-    store: Store,
     did: String,
-    since: Option<String>,
-    /// Encoded CAR parts ready to send (header, commit and MST nodes).
-    ready: std::collections::VecDeque<Bytes>,
-    /// A full export's record CIDs not yet requested.
-    records: std::vec::IntoIter<Cid>,
-    full: bool,
-    pending: Option<PageFuture>,
+    /// The CAR header, until sent.
+    header: Option<Bytes>,
+    pages: mpsc::Receiver<Result<Bytes>>,
+    /// Set by the reading task when it gave up on a slow client.
+    abandoned: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for RepoCarStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RepoCarStream")
             .field("did", &self.did)
-            .field("since", &self.since)
             .finish_non_exhaustive()
-    }
-}
-
-impl RepoCarStream {
-    /// The next page of a `since` export, after `after`.
-    fn since_page(&self, after: Option<Cid>) -> PageFuture {
-        let (store, did, since) = (self.store.clone(), self.did.clone(), self.since.clone());
-        Box::pin(async move {
-            Ok(store
-                .repo()
-                .list_blocks(&did, since.as_deref(), after.as_ref(), PAGE)
-                .await?)
-        })
-    }
-
-    /// The next page of a full export's records, if any remain.
-    fn record_page(&mut self) -> Option<PageFuture> {
-        let cids: Vec<Cid> = self.records.by_ref().take(PAGE as usize).collect();
-        if cids.is_empty() {
-            return None;
-        }
-        let (store, did) = (self.store.clone(), self.did.clone());
-        Some(Box::pin(async move {
-            let mut got = store.repo().get_blocks(&did, &cids).await?;
-            if let Some(m) = got.missing.first() {
-                return Err(RepoWriteError::MissingBlock(*m));
-            }
-            Ok(cids
-                .into_iter()
-                .filter_map(|c| got.blocks.remove(&c).map(|b| (c, b)))
-                .collect())
-        }))
     }
 }
 
@@ -125,177 +91,115 @@ impl Stream for RepoCarStream {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if let Some(part) = this.ready.pop_front() {
-            if this.ready.is_empty() && this.pending.is_none() {
-                this.pending = if this.full {
-                    this.record_page()
-                } else {
-                    Some(this.since_page(None))
-                };
-            }
-            return Poll::Ready(Some(Ok(part)));
+        if let Some(header) = this.header.take() {
+            return Poll::Ready(Some(Ok(header)));
         }
-        let Some(fut) = this.pending.as_mut() else {
-            return Poll::Ready(None);
-        };
-        match fut.as_mut().poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => {
-                this.pending = None;
-                Poll::Ready(Some(Err(e)))
+        match this.pages.poll_recv(cx) {
+            // Fail rather than end: an early end would look complete.
+            Poll::Ready(None) if this.abandoned.swap(false, Ordering::SeqCst) => {
+                Poll::Ready(Some(Err(RepoWriteError::Internal(
+                    "export abandoned: the client stopped reading".into(),
+                ))))
             }
-            Poll::Ready(Ok(page)) => {
-                let Some(last) = page.last().map(|(c, _)| *c) else {
-                    this.pending = None;
-                    return Poll::Ready(None);
-                };
-                this.pending = if this.full {
-                    this.record_page()
-                } else {
-                    let more = u32::try_from(page.len()).unwrap_or(u32::MAX) >= PAGE;
-                    more.then(|| this.since_page(Some(last)))
-                };
-                Poll::Ready(Some(Ok(Bytes::from(car_sections(&page)))))
-            }
+            other => other,
         }
     }
 }
 
-/// A commit with its MST: the CAR sections of the commit block and every
-/// node, and the record CIDs the tree holds (each once, in tree order).
-/// Record blocks read per round trip while taking a snapshot.
-const SNAPSHOT_RECORD_PAGE: usize = 500;
+/// Reads the snapshot's blocks page by page into `out` until the last
+/// page, an error (sent as the last item) or the receiver is dropped.
+/// Page size and client timeout of an export.
+struct Paging {
+    page: u32,
+    client_timeout: Duration,
+}
 
-struct Snapshot {
-    sections: Vec<u8>,
-    records: Vec<Cid>,
+async fn send_pages(
+    mut snapshot: RepoSnapshot,
+    since: Option<String>,
+    paging: Paging,
+    out: mpsc::Sender<Result<Bytes>>,
+    abandoned: Arc<AtomicBool>,
+) {
+    let mut after: Option<Cid> = None;
+    loop {
+        let page = snapshot
+            .list_blocks(since.as_deref(), after.as_ref(), paging.page)
+            .await;
+        let page = match page {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = out.send(Err(e.into())).await;
+                return;
+            }
+        };
+        let Some(last) = page.last().map(|(c, _)| *c) else {
+            return;
+        };
+        let more = page.len() >= usize::try_from(paging.page).unwrap_or(usize::MAX);
+        let sent = tokio::time::timeout(
+            paging.client_timeout,
+            out.send(Ok(Bytes::from(car_sections(&page)))),
+        )
+        .await;
+        match sent {
+            Ok(Ok(())) => {}
+            // The client went away.
+            Ok(Err(_)) => return,
+            // The client stopped reading.
+            Err(_) => {
+                abandoned.store(true, Ordering::SeqCst);
+                return;
+            }
+        }
+        if !more {
+            return;
+        }
+        after = Some(last);
+    }
 }
 
 impl RepoWriter {
-    /// The repository of `did` as a CAR stream rooted at its current commit:
-    /// every block (a consistent snapshot of that commit), or with `since`
-    /// (a rev) only the blocks written by later commits.
+    /// The repository of `did` as a CAR stream rooted at its current commit
+    /// (see [`RepoCarStream`]): every block, or with `since` (a rev) only
+    /// the blocks written by later commits.
     pub async fn get_repo_car(&self, did: &str, since: Option<&str>) -> Result<RepoCarStream> {
-        let mut stream = RepoCarStream {
-            store: self.store().clone(),
-            did: did.to_owned(),
-            since: since.map(str::to_owned),
-            ready: std::collections::VecDeque::new(),
-            records: Vec::new().into_iter(),
-            full: since.is_none(),
-            pending: None,
-        };
-        if since.is_some() {
-            let root = self.current_root(did).await?;
-            stream
-                .ready
-                .push_back(Bytes::from(write_car(&[root], std::iter::empty())));
-            return Ok(stream);
-        }
-        let mut attempt = 0;
-        let (root, snapshot) = loop {
-            attempt += 1;
-            let root = self.current_root(did).await?;
-            match self.snapshot(did, root).await {
-                Ok(s) => break (root, s),
-                // The tree was replaced while it was read: read the new one.
-                Err(RepoWriteError::MissingBlock(_))
-                    if attempt < SNAPSHOT_ATTEMPTS && self.current_root(did).await? != root => {}
-                Err(e) => return Err(e),
-            }
-        };
-        stream
-            .ready
-            .push_back(Bytes::from(write_car(&[root], std::iter::empty())));
-        stream.ready.push_back(Bytes::from(snapshot.sections));
-        stream.records = snapshot.records.into_iter();
-        Ok(stream)
+        self.open_car(did, since, PAGE, CLIENT_PAGE_TIMEOUT).await
     }
 
-    async fn current_root(&self, did: &str) -> Result<Cid> {
-        Ok(self
+    /// [`RepoWriter::get_repo_car`] with `page` blocks per query and
+    /// `client_timeout` per page.
+    async fn open_car(
+        &self,
+        did: &str,
+        since: Option<&str>,
+        page: u32,
+        client_timeout: Duration,
+    ) -> Result<RepoCarStream> {
+        let snapshot = self
             .store()
             .repo()
-            .get_root(did)
+            .snapshot(did)
             .await?
-            .ok_or_else(|| RepoWriteError::RepoNotFound(did.to_owned()))?
-            .cid)
-    }
-
-    /// Reads the commit `root` and its MST, one tree level per round trip
-    /// (blocks in the cache are not read again).
-    async fn snapshot(&self, did: &str, root: Cid) -> Result<Snapshot> {
-        let commit_bytes = match self.cache().get(&root) {
-            Some(b) => b.to_vec(),
-            None => self
-                .store()
-                .repo()
-                .get_block(did, &root)
-                .await?
-                .ok_or(RepoWriteError::MissingBlock(root))?,
-        };
-        let commit = Commit::from_cbor(&commit_bytes).map_err(RepoWriteError::internal)?;
-        let mut sections = car_sections(&[(root, commit_bytes)]);
-        let mut records = Vec::new();
-        let mut seen_records = HashSet::new();
-        let mut seen_nodes = HashSet::from([commit.data]);
-        let mut frontier = vec![commit.data];
-        while !frontier.is_empty() {
-            let mut level: Vec<(Cid, Vec<u8>)> = Vec::with_capacity(frontier.len());
-            let mut wanted = Vec::new();
-            for c in frontier {
-                match self.cache().get(&c) {
-                    Some(b) => level.push((c, b.to_vec())),
-                    None => wanted.push(c),
-                }
-            }
-            if !wanted.is_empty() {
-                let mut got = self.store().repo().get_blocks(did, &wanted).await?;
-                if let Some(m) = got.missing.first() {
-                    return Err(RepoWriteError::MissingBlock(*m));
-                }
-                level.extend(
-                    wanted
-                        .into_iter()
-                        .filter_map(|c| got.blocks.remove(&c).map(|b| (c, b))),
-                );
-            }
-            let mut next = Vec::new();
-            for (cid, bytes) in &level {
-                let node = decode_node(bytes).map_err(|e| {
-                    RepoWriteError::Internal(format!("invalid MST node {cid}: {e}"))
-                })?;
-                let subtrees = node
-                    .left
-                    .into_iter()
-                    .chain(node.entries.iter().filter_map(|e| e.right));
-                next.extend(subtrees.filter(|c| seen_nodes.insert(*c)));
-                for e in node.entries {
-                    if seen_records.insert(e.value) {
-                        records.push(e.value);
-                    }
-                }
-            }
-            sections.extend_from_slice(&car_sections(&level));
-            frontier = next;
-        }
-        // Record blocks are read here too: a commit deletes the blocks of
-        // the records it replaces, so reading them later, while the CAR is
-        // sent, could miss some. The snapshot is whole before a byte goes.
-        for page in records.chunks(SNAPSHOT_RECORD_PAGE) {
-            let mut got = self.store().repo().get_blocks(did, page).await?;
-            if let Some(m) = got.missing.first() {
-                return Err(RepoWriteError::MissingBlock(*m));
-            }
-            let blocks: Vec<(Cid, Vec<u8>)> = page
-                .iter()
-                .filter_map(|c| got.blocks.remove(c).map(|b| (*c, b)))
-                .collect();
-            sections.extend_from_slice(&car_sections(&blocks));
-        }
-        Ok(Snapshot {
-            sections,
-            records: Vec::new(),
+            .ok_or_else(|| RepoWriteError::RepoNotFound(did.to_owned()))?;
+        let header = Bytes::from(write_car(&[snapshot.root().cid], std::iter::empty()));
+        let (tx, rx) = mpsc::channel(READ_AHEAD);
+        let abandoned = Arc::new(AtomicBool::new(false));
+        tokio::spawn(send_pages(
+            snapshot,
+            since.map(str::to_owned),
+            Paging {
+                page,
+                client_timeout,
+            },
+            tx,
+            abandoned.clone(),
+        ));
+        Ok(RepoCarStream {
+            did: did.to_owned(),
+            header: Some(header),
+            pages: rx,
+            abandoned,
         })
     }
 
@@ -359,5 +263,72 @@ impl RepoWriter {
             blocks.push((c, &b[..]));
         }
         Ok((write_car(&[commit_cid], blocks), record_cid))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pds_store::{NewAccount, RepoCommitData};
+    use pds_testkit::{Backend, TestDb};
+
+    /// An export whose client reads nothing fills its read-ahead, then
+    /// gives up after the client timeout: it releases its snapshot, and the
+    /// stream ends with an error after the pages it had queued.
+    #[tokio::test]
+    async fn abandoned_export_fails_and_releases_its_snapshot() {
+        // Two connections: one snapshot slot.
+        let db = TestDb::open(Backend::Sqlite, |c| c.max_connections = 2).await;
+        let did = "did:plc:abandoned";
+        db.store
+            .accounts()
+            .create(NewAccount::new(did, "abandoned.test"), None)
+            .await
+            .unwrap();
+        let blocks: Vec<(Cid, Vec<u8>)> = (0..6u8)
+            .map(|i| {
+                let bytes = vec![0x82, 0x01, i];
+                (atproto_data::cid_for_dag_cbor(&bytes), bytes)
+            })
+            .collect();
+        let mut data = RepoCommitData::new(blocks[0].0, "rev000000001");
+        data.put_blocks = blocks;
+        db.store
+            .repo()
+            .begin_write(did)
+            .await
+            .unwrap()
+            .commit(data)
+            .await
+            .unwrap();
+        let writer = RepoWriter::new(db.store.clone()).unwrap();
+        let mut stream = writer
+            .open_car(did, None, 1, Duration::from_millis(50))
+            .await
+            .unwrap();
+        // Waits for the only slot: the export's task must have given up.
+        let later = db.store.repo().snapshot(did).await.unwrap().unwrap();
+        assert_eq!(later.root().cid, stream_root(&mut stream).await);
+        let mut pages = 0;
+        let last = loop {
+            match std::future::poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
+                Some(Ok(_)) => pages += 1,
+                other => break other,
+            }
+        };
+        assert_eq!(pages, READ_AHEAD, "the queued pages, then the error");
+        assert!(matches!(last, Some(Err(RepoWriteError::Internal(_)))));
+        let end = std::future::poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await;
+        assert!(end.is_none());
+    }
+
+    /// The header's root, read from the stream's first item.
+    async fn stream_root(stream: &mut RepoCarStream) -> Cid {
+        let header = std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx))
+            .await
+            .unwrap()
+            .unwrap();
+        let (roots, _) = atproto_repo::car::load_car(header).unwrap();
+        roots[0]
     }
 }

@@ -239,16 +239,17 @@ async fn read_record(
     collection: &str,
     rkey: &str,
 ) -> Result<Option<(Cid, Value)>, ApiError> {
-    let repo = state.store.repo();
-    let Some(entry) = repo.get_record(did, collection, rkey).await? else {
+    let found = state
+        .store
+        .repo()
+        .get_record_with_value(did, collection, rkey)
+        .await?;
+    let Some((entry, Some(bytes))) = found else {
         return Ok(None);
     };
     if entry.takedown_ref.is_some() {
         return Ok(None);
     }
-    let Some(bytes) = repo.get_block(did, &entry.cid).await? else {
-        return Ok(None);
-    };
     let value = atproto_types::data::from_dag_cbor(&bytes)
         .map_err(|e| ApiError::Internal(format!("record block {}: {e}", entry.cid)))?;
     Ok(Some((entry.cid, value)))
@@ -676,7 +677,7 @@ impl ComAtprotoRepo for AppState {
         let entries = self
             .store
             .repo()
-            .list_records(
+            .list_records_with_values(
                 &did,
                 p.collection.as_str(),
                 u32::try_from(limit).unwrap_or(50),
@@ -685,19 +686,13 @@ impl ComAtprotoRepo for AppState {
             )
             .await
             .map_err(ApiError::from)?;
-        let cursor = entries.last().map(|e| e.rkey.clone());
+        let cursor = entries.last().map(|(e, _)| e.rkey.clone());
         let mut records = Vec::with_capacity(entries.len());
-        for entry in entries {
+        for (entry, bytes) in entries {
             if entry.takedown_ref.is_some() {
                 continue;
             }
-            let Some(bytes) = self
-                .store
-                .repo()
-                .get_block(&did, &entry.cid)
-                .await
-                .map_err(ApiError::from)?
-            else {
+            let Some(bytes) = bytes else {
                 continue;
             };
             let value = atproto_types::data::from_dag_cbor(&bytes)

@@ -34,6 +34,7 @@ pub mod password;
 mod repo;
 mod sequencer;
 mod sessions;
+mod snapshot;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -55,6 +56,7 @@ pub use oauth::*;
 pub use repo::*;
 pub use sequencer::*;
 pub use sessions::*;
+pub use snapshot::RepoSnapshot;
 
 use db::Pool;
 
@@ -122,6 +124,8 @@ pub(crate) struct Inner {
     /// their caller computes (PostgreSQL), to half the pool, so the reads
     /// those callers make can always get a connection.
     pub(crate) repo_write_slots: Arc<Semaphore>,
+    /// Read snapshots open at once (each holds a pooled connection).
+    pub(crate) snapshot_slots: Arc<Semaphore>,
     /// Highest seq known to be committed, for subscribers.
     pub(crate) seq_watch: watch::Sender<i64>,
     listener: Option<JoinHandle<()>>,
@@ -207,6 +211,9 @@ impl Store {
                     .map(|_| Arc::new(Mutex::new(())))
                     .collect(),
                 repo_write_slots: Arc::new(Semaphore::new(
+                    usize::try_from((config.max_connections / 2).max(1)).unwrap_or(1),
+                )),
+                snapshot_slots: Arc::new(Semaphore::new(
                     usize::try_from((config.max_connections / 2).max(1)).unwrap_or(1),
                 )),
                 seq_watch,

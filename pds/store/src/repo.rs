@@ -44,7 +44,16 @@ const SHA2_256: u64 = 0x12;
 /// Rows per multi-row INSERT (5 parameters each).
 const INSERT_CHUNK: usize = 200;
 /// CIDs per `IN (...)` list.
-const IN_CHUNK: usize = 500;
+pub(crate) const IN_CHUNK: usize = 500;
+
+/// Whether a statement built for `n` rows or list items (at most `full` per
+/// statement) is kept prepared on its connection: the common small sizes
+/// of one-record commits and full chunks are, so they are parsed once per
+/// connection instead of once per commit; other sizes are not, so the
+/// statement cache holds a bounded number of texts.
+pub(crate) fn keep_prepared(n: usize, full: usize) -> bool {
+    n <= 8 || n == full
+}
 
 /// The current commit of a repository.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -181,6 +190,35 @@ fn record_from_row(r: RecordRow) -> Result<RecordEntry> {
     })
 }
 
+/// The rkey order, cursor bound (`$4`) and limit (`$3`) of a record page;
+/// `prefix` qualifies the columns (`"r."` in a join).
+fn page_clause(reverse: bool, cursor: bool, prefix: &str) -> String {
+    let (cmp, order) = if reverse { (">", "ASC") } else { ("<", "DESC") };
+    let bound = if cursor {
+        format!("AND {prefix}rkey {cmp} $4 ")
+    } else {
+        String::new()
+    };
+    format!("{bound}ORDER BY {prefix}rkey {order} LIMIT $3")
+}
+
+/// A [`RecordRow`] followed by the record block's bytes (a `LEFT JOIN`).
+type RecordValueRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<Vec<u8>>,
+);
+
+fn record_value_from_row(r: RecordValueRow) -> Result<(RecordEntry, Option<Vec<u8>>)> {
+    let (collection, rkey, cid, rev, indexed_at, takedown_ref, content) = r;
+    let entry = record_from_row((collection, rkey, cid, rev, indexed_at, takedown_ref))?;
+    Ok((entry, content))
+}
+
 const RECORD_COLS: &str = "collection, rkey, cid, rev, indexed_at, takedown_ref";
 
 /// A repo write in progress: holds the repo's write lock until committed or
@@ -305,7 +343,9 @@ async fn delete_blocks(tx: &mut Tx, did: &str, cids: &[String]) -> Result<u64> {
             placeholders(2, chunk.len())
         );
         n += on_tx!(tx, |c| {
-            let mut q = sqlx::query(&sql).persistent(false).bind(did);
+            let mut q = sqlx::query(&sql)
+                .persistent(keep_prepared(chunk.len(), IN_CHUNK))
+                .bind(did);
             for cid in chunk {
                 q = q.bind(cid);
             }
@@ -323,7 +363,7 @@ async fn put_blocks(tx: &mut Tx, did: &str, rev: &str, blocks: &[(Cid, Vec<u8>)]
             value_rows(chunk.len(), 5)
         );
         on_tx!(tx, |c| {
-            let mut q = sqlx::query(&sql).persistent(false);
+            let mut q = sqlx::query(&sql).persistent(keep_prepared(chunk.len(), INSERT_CHUNK));
             for (cid, bytes) in chunk {
                 let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
                 q = q
@@ -360,7 +400,9 @@ async fn old_record_cids(tx: &mut Tx, did: &str, puts: &[RecordPut]) -> Result<V
         }
         let sql = format!("SELECT cid FROM record WHERE did = $1 AND ({cond})");
         let rows: Vec<String> = on_tx!(tx, |c| {
-            let mut q = sqlx::query_scalar(&sql).persistent(false).bind(did);
+            let mut q = sqlx::query_scalar(&sql)
+                .persistent(keep_prepared(chunk.len(), PATH_CHUNK))
+                .bind(did);
             for put in chunk {
                 q = q.bind(&put.collection).bind(&put.rkey);
             }
@@ -401,7 +443,9 @@ async fn collect_record_blocks(
             placeholders(2, chunk.len())
         );
         let still: Vec<String> = on_tx!(tx, |c| {
-            let mut q = sqlx::query_scalar(&sql).persistent(false).bind(did);
+            let mut q = sqlx::query_scalar(&sql)
+                .persistent(keep_prepared(chunk.len(), IN_CHUNK))
+                .bind(did);
             for cid in chunk {
                 q = q.bind(cid);
             }
@@ -750,7 +794,9 @@ impl Repos<'_> {
                 placeholders(2, chunk.len())
             );
             let rows: Vec<(String, Vec<u8>)> = on_pool!(self.pool(), |p| {
-                let mut q = sqlx::query_as(&sql).persistent(false).bind(did);
+                let mut q = sqlx::query_as(&sql)
+                    .persistent(keep_prepared(chunk.len(), IN_CHUNK))
+                    .bind(did);
                 for cid in chunk {
                     q = q.bind(cid);
                 }
@@ -842,6 +888,29 @@ impl Repos<'_> {
         row.map(record_from_row).transpose()
     }
 
+    /// One record index entry with its record block's bytes (`None` if the
+    /// block is absent), in one query.
+    pub async fn get_record_with_value(
+        &self,
+        did: &str,
+        collection: &str,
+        rkey: &str,
+    ) -> Result<Option<(RecordEntry, Option<Vec<u8>>)>> {
+        let row: Option<RecordValueRow> = on_pool!(self.pool(), |p| {
+            sqlx::query_as(
+            "SELECT r.collection, r.rkey, r.cid, r.rev, r.indexed_at, r.takedown_ref, b.content \
+             FROM record r LEFT JOIN repo_block b ON b.did = r.did AND b.cid = r.cid \
+             WHERE r.did = $1 AND r.collection = $2 AND r.rkey = $3"
+        )
+        .bind(did)
+        .bind(collection)
+        .bind(rkey)
+        .fetch_optional(p)
+        .await
+        })?;
+        row.map(record_value_from_row).transpose()
+    }
+
     /// Records of a collection by rkey: descending by default (newest TIDs
     /// first), ascending with `reverse`; `cursor` is an exclusive rkey bound.
     pub async fn list_records(
@@ -852,24 +921,10 @@ impl Repos<'_> {
         cursor: Option<&str>,
         reverse: bool,
     ) -> Result<Vec<RecordEntry>> {
-        let sql = match (reverse, cursor.is_some()) {
-            (false, false) => format!(
-                "SELECT {RECORD_COLS} FROM record WHERE did = $1 AND collection = $2 \
-                 ORDER BY rkey DESC LIMIT $3"
-            ),
-            (false, true) => format!(
-                "SELECT {RECORD_COLS} FROM record WHERE did = $1 AND collection = $2 \
-                 AND rkey < $4 ORDER BY rkey DESC LIMIT $3"
-            ),
-            (true, false) => format!(
-                "SELECT {RECORD_COLS} FROM record WHERE did = $1 AND collection = $2 \
-                 ORDER BY rkey ASC LIMIT $3"
-            ),
-            (true, true) => format!(
-                "SELECT {RECORD_COLS} FROM record WHERE did = $1 AND collection = $2 \
-                 AND rkey > $4 ORDER BY rkey ASC LIMIT $3"
-            ),
-        };
+        let sql = format!(
+            "SELECT {RECORD_COLS} FROM record WHERE did = $1 AND collection = $2 {}",
+            page_clause(reverse, cursor.is_some(), "")
+        );
         let rows: Vec<RecordRow> = on_pool!(self.pool(), |p| {
             let mut q = sqlx::query_as(&sql)
                 .bind(did)
@@ -881,6 +936,35 @@ impl Repos<'_> {
             q.fetch_all(p).await
         })?;
         rows.into_iter().map(record_from_row).collect()
+    }
+
+    /// The page [`Repos::list_records`] lists, each entry with its record
+    /// block's bytes (`None` if the block is absent), in one query.
+    pub async fn list_records_with_values(
+        &self,
+        did: &str,
+        collection: &str,
+        limit: u32,
+        cursor: Option<&str>,
+        reverse: bool,
+    ) -> Result<Vec<(RecordEntry, Option<Vec<u8>>)>> {
+        let sql = format!(
+            "SELECT r.collection, r.rkey, r.cid, r.rev, r.indexed_at, r.takedown_ref, b.content \
+             FROM record r LEFT JOIN repo_block b ON b.did = r.did AND b.cid = r.cid \
+             WHERE r.did = $1 AND r.collection = $2 {}",
+            page_clause(reverse, cursor.is_some(), "r.")
+        );
+        let rows: Vec<RecordValueRow> = on_pool!(self.pool(), |p| {
+            let mut q = sqlx::query_as(&sql)
+                .bind(did)
+                .bind(collection)
+                .bind(i64::from(limit));
+            if let Some(c) = cursor {
+                q = q.bind(c);
+            }
+            q.fetch_all(p).await
+        })?;
+        rows.into_iter().map(record_value_from_row).collect()
     }
 
     /// The collections that have records, sorted.

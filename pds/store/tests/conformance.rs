@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::time::Duration;
 
 use common::{block, commit_event, make_account, rev, TestDb};
@@ -32,6 +33,9 @@ both_backends!(
     dropped_write_txn_writes_nothing,
     stale_root_is_rejected,
     records_index,
+    records_with_values,
+    snapshot_reads,
+    snapshots_are_limited,
     block_reads,
     blob_references,
     blob_metadata_and_orphans,
@@ -1385,6 +1389,213 @@ async fn records_index(db: &TestDb) {
         .set_record_takedown(did, "x", "y", None)
         .await
         .unwrap());
+}
+
+/// `list_records_with_values` and `get_record_with_value` list what
+/// `list_records` and `get_record` list, each with its own repository's
+/// record block (`None` when that repository lacks it).
+async fn records_with_values(db: &TestDb) {
+    let s = &db.store;
+    let (did, other) = ("did:plc:values", "did:plc:valuesother");
+    make_account(s, did).await;
+    make_account(s, other).await;
+    let recs: Vec<_> = (0..5).map(|i| block(format!("value-{i}"))).collect();
+    for (d, name, blocks) in [
+        (did, "values-root", &recs[..4]),
+        (other, "values-other-root", &recs[4..]),
+    ] {
+        let (root, rb) = block(name);
+        let mut data = RepoCommitData::new(root, rev(1));
+        data.put_blocks = std::iter::once((root, rb))
+            .chain(blocks.iter().cloned())
+            .collect();
+        for (i, (c, _)) in recs.iter().enumerate() {
+            data.record_puts.push(RecordPut {
+                collection: "app.bsky.feed.post".into(),
+                rkey: format!("3k{i}"),
+                cid: *c,
+                blobs: vec![],
+            });
+        }
+        s.repo()
+            .begin_write(d)
+            .await
+            .unwrap()
+            .commit(data)
+            .await
+            .unwrap();
+    }
+    for (limit, cursor, reverse) in [
+        (10, None, false),
+        (2, None, false),
+        (2, Some("3k3"), false),
+        (10, Some("3k1"), true),
+        (3, None, true),
+    ] {
+        let plain = s
+            .repo()
+            .list_records(did, "app.bsky.feed.post", limit, cursor, reverse)
+            .await
+            .unwrap();
+        let with = s
+            .repo()
+            .list_records_with_values(did, "app.bsky.feed.post", limit, cursor, reverse)
+            .await
+            .unwrap();
+        assert!(!plain.is_empty());
+        assert_eq!(
+            with.iter().map(|(e, _)| e.clone()).collect::<Vec<_>>(),
+            plain,
+            "{limit} {cursor:?} {reverse}"
+        );
+        for (entry, value) in with {
+            let want = recs[..4]
+                .iter()
+                .find(|(c, _)| *c == entry.cid)
+                .map(|(_, b)| b.clone());
+            assert_eq!(value, want, "{}", entry.rkey);
+        }
+    }
+    let (entry, value) = s
+        .repo()
+        .get_record_with_value(did, "app.bsky.feed.post", "3k2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        Some(entry),
+        s.repo()
+            .get_record(did, "app.bsky.feed.post", "3k2")
+            .await
+            .unwrap()
+    );
+    assert_eq!(value, Some(recs[2].1.clone()));
+    let (_, absent) = s
+        .repo()
+        .get_record_with_value(did, "app.bsky.feed.post", "3k4")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(absent, None, "the other repository's block is not used");
+    assert!(s
+        .repo()
+        .get_record_with_value(did, "app.bsky.feed.post", "3k9")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// A snapshot keeps seeing the root and blocks it was opened at while a
+/// commit replaces them; a snapshot opened later sees the new state.
+async fn snapshot_reads(db: &TestDb) {
+    let s = &db.store;
+    let did = "did:plc:snap";
+    make_account(s, did).await;
+    assert!(
+        s.repo().snapshot(did).await.unwrap().is_none(),
+        "no repo yet"
+    );
+    let (root1, rb1) = block("snap-root-1");
+    let olds: Vec<_> = (0..3).map(|i| block(format!("snap-old-{i}"))).collect();
+    let mut data = RepoCommitData::new(root1, rev(1));
+    data.put_blocks = std::iter::once((root1, rb1.clone()))
+        .chain(olds.iter().cloned())
+        .collect();
+    s.repo()
+        .begin_write(did)
+        .await
+        .unwrap()
+        .commit(data)
+        .await
+        .unwrap();
+
+    let mut before = s.repo().snapshot(did).await.unwrap().unwrap();
+    assert_eq!(before.root().cid, root1);
+    assert_eq!(before.root().rev, rev(1));
+
+    let (root2, rb2) = block("snap-root-2");
+    let (new, nb) = block("snap-new");
+    let mut data = RepoCommitData::new(root2, rev(2));
+    data.put_blocks = vec![(root2, rb2.clone()), (new, nb.clone())];
+    data.delete_blocks = std::iter::once(root1)
+        .chain(olds.iter().map(|(c, _)| *c))
+        .collect();
+    s.repo()
+        .begin_write(did)
+        .await
+        .unwrap()
+        .commit(data)
+        .await
+        .unwrap();
+    assert!(s.repo().get_block(did, &root1).await.unwrap().is_none());
+
+    // The old snapshot: the old root and blocks, none of the new ones.
+    assert_eq!(before.root().cid, root1);
+    let mut want: Vec<(cid::Cid, Vec<u8>)> = std::iter::once((root1, rb1))
+        .chain(olds.iter().cloned())
+        .collect();
+    want.sort_by_key(|(c, _)| c.to_string());
+    assert_eq!(before.list_blocks(None, None, 100).await.unwrap(), want);
+    let page = before.list_blocks(None, None, 2).await.unwrap();
+    assert_eq!(page, want[..2].to_vec());
+    let rest = before
+        .list_blocks(None, Some(&page[1].0), 100)
+        .await
+        .unwrap();
+    assert_eq!(rest, want[2..].to_vec());
+    let got = before.get_blocks(&[olds[0].0, new]).await.unwrap();
+    assert_eq!(got.blocks.get(&olds[0].0), Some(&olds[0].1));
+    assert_eq!(got.missing, vec![new]);
+    drop(before);
+
+    // A new snapshot: the new state; `since` keeps later revs only.
+    let mut after = s.repo().snapshot(did).await.unwrap().unwrap();
+    assert_eq!(after.root().cid, root2);
+    let mut want = vec![(root2, rb2), (new, nb)];
+    want.sort_by_key(|(c, _)| c.to_string());
+    assert_eq!(after.list_blocks(None, None, 100).await.unwrap(), want);
+    assert_eq!(
+        after.list_blocks(Some(&rev(1)), None, 100).await.unwrap(),
+        want
+    );
+    assert!(after
+        .list_blocks(Some(&rev(2)), None, 100)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// At most half the pool's connections (5 of the default 10) serve
+/// snapshots at once; the next one waits until one is dropped.
+async fn snapshots_are_limited(db: &TestDb) {
+    let s = &db.store;
+    let did = "did:plc:snaplimit";
+    make_account(s, did).await;
+    let (root, rb) = block("snap-limit-root");
+    let mut data = RepoCommitData::new(root, rev(1));
+    data.put_blocks = vec![(root, rb)];
+    s.repo()
+        .begin_write(did)
+        .await
+        .unwrap()
+        .commit(data)
+        .await
+        .unwrap();
+    let mut open = Vec::new();
+    for _ in 0..5 {
+        open.push(s.repo().snapshot(did).await.unwrap().unwrap());
+    }
+    let repos = s.repo();
+    let mut next = Box::pin(repos.snapshot(did));
+    let first =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(next.as_mut().poll(cx).is_pending()))
+            .await;
+    assert!(first, "a sixth snapshot waits");
+    drop(open.pop());
+    let sixth = next.await.unwrap().unwrap();
+    assert_eq!(sixth.root().cid, root);
+    // Reads elsewhere are not blocked meanwhile.
+    assert!(s.repo().get_root(did).await.unwrap().is_some());
 }
 
 async fn block_reads(db: &TestDb) {
