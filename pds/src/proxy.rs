@@ -41,50 +41,11 @@ use serde_json::Value;
 
 use crate::auth::AccessStandard;
 use crate::config::ServiceRef;
+use crate::identity::doc::service_endpoint;
 use crate::service_auth::{self, NewToken};
 use crate::state::{AppState, JSON_BODY_LIMIT};
 
-/// Account-management methods that must be called on the PDS directly:
-/// never proxied (the reference's `PROTECTED_METHODS`).
-pub const PROTECTED_METHODS: &[&str] = &[
-    "com.atproto.admin.sendEmail",
-    "com.atproto.identity.requestPlcOperationSignature",
-    "com.atproto.identity.signPlcOperation",
-    "com.atproto.identity.updateHandle",
-    "com.atproto.server.activateAccount",
-    "com.atproto.server.confirmEmail",
-    "com.atproto.server.createAppPassword",
-    "com.atproto.server.deactivateAccount",
-    "com.atproto.server.getAccountInviteCodes",
-    "com.atproto.server.getSession",
-    "com.atproto.server.listAppPasswords",
-    "com.atproto.server.requestAccountDelete",
-    "com.atproto.server.requestEmailConfirmation",
-    "com.atproto.server.requestEmailUpdate",
-    "com.atproto.server.revokeAppPassword",
-    "com.atproto.server.updateEmail",
-];
-
-/// Methods a non-privileged app password may not call through the proxy
-/// (the reference's `PRIVILEGED_METHODS`: the chat methods and
-/// createAccount).
-pub const PRIVILEGED_METHODS: &[&str] = &[
-    "chat.bsky.actor.deleteAccount",
-    "chat.bsky.actor.exportAccountData",
-    "chat.bsky.convo.deleteMessageForSelf",
-    "chat.bsky.convo.getConvo",
-    "chat.bsky.convo.getConvoForMembers",
-    "chat.bsky.convo.getLog",
-    "chat.bsky.convo.getMessages",
-    "chat.bsky.convo.leaveConvo",
-    "chat.bsky.convo.listConvos",
-    "chat.bsky.convo.muteConvo",
-    "chat.bsky.convo.sendMessage",
-    "chat.bsky.convo.sendMessageBatch",
-    "chat.bsky.convo.unmuteConvo",
-    "chat.bsky.convo.updateRead",
-    "com.atproto.server.createAccount",
-];
+pub use crate::api::signing::{PRIVILEGED_METHODS, PROTECTED_METHODS};
 
 /// Request headers passed to the upstream (besides the body headers of a
 /// POST).
@@ -240,25 +201,6 @@ pub fn default_target(state: &AppState, nsid: &str) -> Option<Target> {
         return None;
     }
     state.config.bsky_app_view.as_ref().map(Target::from)
-}
-
-/// The endpoint of service `service_id` (`#name`) in `did`'s document: an
-/// entry of `service` whose `id` is `#name` or `<did>#name`, with an
-/// http(s) `serviceEndpoint`.
-pub fn service_endpoint(doc: &Value, did: &str, service_id: &str) -> Option<String> {
-    let full = format!("{did}{service_id}");
-    doc.get("service")?
-        .as_array()?
-        .iter()
-        .find(|s| {
-            s.get("id")
-                .and_then(Value::as_str)
-                .is_some_and(|id| id == service_id || id == full)
-        })?
-        .get("serviceEndpoint")?
-        .as_str()
-        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
-        .map(str::to_owned)
 }
 
 /// Resolves the target named by an `atproto-proxy` header.

@@ -18,8 +18,8 @@ pub const MAX_EXP_SECS: i64 = 60 * 60;
 /// Latest expiry of a token not bound to a method, seconds ahead.
 pub const MAX_METHODLESS_EXP_SECS: i64 = 60;
 
-/// Account-management methods that must be called directly, never with a
-/// service token (the reference's list).
+/// Account-management methods that must be called directly: never with a
+/// service token, never proxied (the reference's list).
 pub const PROTECTED_METHODS: &[&str] = &[
     "com.atproto.admin.sendEmail",
     "com.atproto.identity.requestPlcOperationSignature",
@@ -39,7 +39,8 @@ pub const PROTECTED_METHODS: &[&str] = &[
     "com.atproto.server.updateEmail",
 ];
 
-/// Methods a non-privileged app-password session may not get tokens for.
+/// Methods a non-privileged app-password session may neither get service
+/// tokens for nor call through the proxy (the reference's list).
 pub const PRIVILEGED_METHODS: &[&str] = &[
     "chat.bsky.actor.deleteAccount",
     "chat.bsky.actor.exportAccountData",

@@ -92,19 +92,39 @@ pub fn signing_key(doc: &Value, did: &str) -> Result<Option<String>, DocError> {
         .map_err(|e| DocError::BadSigningKey(e.to_string()))
 }
 
-/// The `#atproto_pds` endpoint of a document.
-pub fn pds_endpoint(doc: &Value, did: &str) -> Option<String> {
+/// The `serviceEndpoint` of the `service` entry `#fragment` (`id`
+/// `#fragment` or `<did>#fragment`), if its `type` is `ty` (any type for
+/// `None`).
+fn entry_endpoint<'a>(
+    doc: &'a Value,
+    did: &str,
+    fragment: &str,
+    ty: Option<&str>,
+) -> Option<&'a str> {
     doc.get("service")?
         .as_array()?
         .iter()
         .find(|s| {
             s.get("id")
                 .and_then(Value::as_str)
-                .is_some_and(|id| id_matches(id, did, "atproto_pds"))
-                && s.get("type").and_then(Value::as_str) == Some("AtprotoPersonalDataServer")
+                .is_some_and(|id| id_matches(id, did, fragment))
+                && ty.is_none_or(|t| s.get("type").and_then(Value::as_str) == Some(t))
         })?
         .get("serviceEndpoint")?
         .as_str()
+}
+
+/// The `#atproto_pds` endpoint of a document.
+pub fn pds_endpoint(doc: &Value, did: &str) -> Option<String> {
+    entry_endpoint(doc, did, "atproto_pds", Some("AtprotoPersonalDataServer")).map(str::to_owned)
+}
+
+/// The http(s) endpoint of service `service_id` (`#name`, as an
+/// `atproto-proxy` header names it) in `did`'s document, of any type.
+pub fn service_endpoint(doc: &Value, did: &str, service_id: &str) -> Option<String> {
+    let fragment = service_id.strip_prefix('#')?;
+    entry_endpoint(doc, did, fragment, None)
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
         .map(str::to_owned)
 }
 
