@@ -743,6 +743,52 @@ both_backends! {
 }
 
 both_backends! {
+    async fn hosted_did_web_account(backend: Backend) {
+        // No PLC directory: a hosted did:web needs none.
+        let pds = TestPds::start(Options::new(backend)).await;
+        let mut socket = firehose(&pds).await;
+        let did = "did:web:webby.test";
+        let out = pds.xrpc_post(CREATE_ACCOUNT, &json!({"handle": "webby.test",
+            "email": "webby@example.com", "password": "correct horse", "did": did}), None)
+            .await
+            .ok();
+        assert_eq!(out["did"], did);
+        assert_eq!(out["didDoc"]["id"], did);
+        let jwt = out["accessJwt"].as_str().expect("jwt").to_owned();
+        // Its document, served on the handle's host, names the account's key
+        // and this PDS.
+        let doc = get_with_host(&pds, "/.well-known/did.json", "webby.test").await.ok();
+        assert_eq!(doc, out["didDoc"]);
+        let creds = xrpc_get(&pds, "com.atproto.identity.getRecommendedDidCredentials", Some(&jwt)).await.ok();
+        let data = pds::identity::doc::atproto_data(did, &doc).expect("atproto data");
+        assert_eq!(Some(data.signing_key.as_str()), creds["verificationMethods"]["atproto"].as_str());
+        assert_eq!(data.pds, pds.state.config.public_url);
+        assert_eq!(data.handle.as_deref(), Some("webby.test"));
+        assert_eq!(get_with_host(&pds, "/.well-known/atproto-did", "webby.test").await.text(), did);
+        // The account works: the usual creation events, then writes.
+        expect_frame(&mut socket, "#identity", did, |b| b["handle"] == "webby.test").await;
+        pds.xrpc_post("com.atproto.repo.createRecord", &json!({"repo": did,
+            "collection": "app.bsky.feed.post", "record": {"$type": "app.bsky.feed.post",
+            "text": "hosted", "createdAt": "2024-01-01T00:00:00.000Z"}}), Some(&jwt))
+            .await
+            .ok();
+        assert_eq!(pds.get(&format!("/xrpc/com.atproto.sync.getLatestCommit?did={did}"), None).await.status, 200);
+
+        // Only the did:web of the handle itself, on a service domain, is
+        // hosted; any other DID is a migration and needs the DID's auth.
+        for (handle, other) in [("carol.test", "did:web:someone.test"), ("dave.test", "did:web:elsewhere.example")] {
+            pds.xrpc_post(CREATE_ACCOUNT, &json!({"handle": handle,
+                "email": format!("{handle}@example.com"), "password": "correct horse", "did": other}), None)
+                .await
+                .assert_error(401, "AuthenticationRequired");
+        }
+        // The handle is taken with its did:web.
+        pds.xrpc_post(CREATE_ACCOUNT, &json!({"handle": "webby.test",
+            "email": "webby2@example.com", "password": "correct horse", "did": did}), None)
+            .await
+            .assert_error(400, "InvalidRequest");
+    }
+
     async fn tombstoned_did(backend: Backend) {
         let pds = TestPds::start(Options::new(backend).with_plc()).await;
         let (did, jwt) = account(&pds, "alice.test", "alice@example.com").await;

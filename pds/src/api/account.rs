@@ -10,7 +10,11 @@
 //! (empty) repository commit and the `#identity`, `#account`, `#commit`,
 //! `#sync` events are stored in one transaction.
 //!
-//! Migration (the reference's): with `did`, the request must carry a
+//! A `did` of `did:web:<handle>` with a service-domain handle asks for a
+//! did:web hosted here (beyond the reference): no PLC operation, the
+//! document is served by `/.well-known/did.json` on the handle's host.
+//!
+//! Migration (the reference's): with any other `did`, the request must carry a
 //! service JWT issued by that DID for this service and method (see
 //! [`crate::auth::OptionalServiceAuth`]); the handle may then be an
 //! external one that resolves to the DID. No PLC operation is sent: the
@@ -28,6 +32,7 @@ use pds_store::{AccountStatus, NewAccount, StoreError};
 
 use crate::error::ApiError;
 use crate::handle::{self, HandleError};
+use crate::identity::{doc, is_service_handle};
 use crate::jwt::Scope;
 use crate::plc::{self, GenesisInput};
 use crate::session;
@@ -169,7 +174,16 @@ pub async fn create_account(
             "Email already taken: {email}"
         )));
     }
-    if let Some(did) = &input.did {
+    // A did:web named after a service-domain handle is hosted here: this
+    // server answers `https://<handle>/.well-known/did.json` itself, so it
+    // needs no proof of control.
+    let hosted_web = input
+        .did
+        .as_ref()
+        .map(|d| d.as_str())
+        .filter(|d| requester != Some(*d) && is_hosted_did_web(d, &handle, &config.handle_domains))
+        .map(str::to_owned);
+    if let Some(did) = input.did.as_ref().filter(|_| hosted_web.is_none()) {
         if requester != Some(did.as_str()) {
             return Err(XrpcError::authentication_required(format!(
                 "Missing auth to create account with did: {}",
@@ -193,7 +207,7 @@ pub async fn create_account(
         .await;
     }
     let mut rotation_keys = Vec::new();
-    if let Some(k) = &input.recovery_key {
+    if let Some(k) = input.recovery_key.as_ref().filter(|_| hosted_web.is_none()) {
         if !k.starts_with("did:key:") || PublicKey::from_did_key(k).is_err() {
             return Err(XrpcError::invalid_request(
                 "recoveryKey must be a did:key of a P-256 or secp256k1 key",
@@ -218,9 +232,17 @@ pub async fn create_account(
         handle: &handle,
         pds_endpoint: &config.public_url,
     };
-    let op = plc::genesis(&genesis_input, &state.plc_rotation_key);
-    let did = op.did.clone();
-    let did_doc = plc::did_document(&did, &genesis_input);
+    let (did, did_doc, plc_op) = match hosted_web {
+        Some(did) => {
+            let doc = doc::build(&did, Some(&handle), &signing_did_key, &config.public_url);
+            (did, doc, None)
+        }
+        None => {
+            let op = plc::genesis(&genesis_input, &state.plc_rotation_key);
+            let doc = plc::did_document(&op.did, &genesis_input);
+            (op.did, doc, Some(op.op))
+        }
+    };
 
     let sealed = state
         .key_cipher
@@ -241,11 +263,9 @@ pub async fn create_account(
     events.push(sync);
     data.events = events;
 
-    state
-        .plc
-        .submit(&did, &op.op)
-        .await
-        .map_err(ApiError::from)?;
+    if let Some(op) = &plc_op {
+        state.plc.submit(&did, op).await.map_err(ApiError::from)?;
+    }
 
     let new_account = NewAccount {
         did: did.clone(),
@@ -295,6 +315,12 @@ pub async fn create_account(
             .map_err(|e| ApiError::Internal(format!("new handle {handle}: {e}")))?,
         extra_data: Default::default(),
     })
+}
+
+/// Whether `did` is the did:web this server hosts for `handle`:
+/// `did:web:<handle>` with the handle on one of the service's domains.
+fn is_hosted_did_web(did: &str, handle: &str, domains: &[String]) -> bool {
+    did.strip_prefix("did:web:") == Some(handle) && is_service_handle(handle, domains)
 }
 
 /// A migrating account's checked inputs.
