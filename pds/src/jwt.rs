@@ -16,11 +16,12 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use atproto_types::crypto::{Algorithm as KeyAlgorithm, PrivateKey, PublicKey};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+
+use crate::jose;
 
 /// Lifetime of access tokens (the reference's 120 minutes).
 pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(120 * 60);
@@ -155,14 +156,6 @@ pub struct TokenSigner {
     key_cache: std::sync::Mutex<std::collections::HashMap<String, PublicKey>>,
 }
 
-/// The JOSE header of an ES256K session token.
-#[derive(Debug, Serialize, Deserialize)]
-struct JoseHeader {
-    alg: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    typ: Option<String>,
-}
-
 /// An ES256K session token split into its parts, its claims not yet
 /// trusted: [`TokenSigner::decode_es256k`] reads its subject, whose key
 /// then verifies it ([`TokenSigner::verify_es256k`]).
@@ -291,21 +284,7 @@ impl TokenSigner {
         if key.algorithm() != KeyAlgorithm::K256 {
             return Err(TokenError::Invalid("the account key is not secp256k1"));
         }
-        let header = JoseHeader {
-            alg: KeyAlgorithm::K256.jwt_name().to_owned(),
-            typ: Some(typ.to_owned()),
-        };
-        let header =
-            serde_json::to_vec(&header).map_err(|_| TokenError::Invalid("signing failed"))?;
-        let claims =
-            serde_json::to_vec(claims).map_err(|_| TokenError::Invalid("signing failed"))?;
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header),
-            URL_SAFE_NO_PAD.encode(claims)
-        );
-        let signature = key.sign(input.as_bytes());
-        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+        Ok(jose::sign(key, Some(typ), claims))
     }
 
     /// An access token for `did` signed (ES256K) with the account's `key`.
@@ -344,31 +323,21 @@ impl TokenSigner {
     /// trusted yet.
     pub fn decode_es256k(token: &str) -> Result<UnverifiedEs256k, TokenError> {
         const BAD: TokenError = TokenError::Invalid("Token could not be verified");
-        let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(sig), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(BAD);
-        };
-        let header: JoseHeader = URL_SAFE_NO_PAD
-            .decode(h)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(BAD)?;
-        if header.alg != KeyAlgorithm::K256.jwt_name() {
+        let token: jose::Compact<Claims> = jose::decode(token).ok_or(BAD)?;
+        if token.header.alg != KeyAlgorithm::K256.jwt_name() {
             return Err(BAD);
         }
-        let claims: Claims = URL_SAFE_NO_PAD
-            .decode(c)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(BAD)?;
-        let signature = URL_SAFE_NO_PAD.decode(sig).map_err(|_| BAD)?;
+        let jose::Compact {
+            header,
+            claims,
+            signing_input,
+            signature,
+        } = token;
         Ok(UnverifiedEs256k {
             sub: claims.sub.clone(),
             typ: header.typ,
             claims,
-            signing_input: format!("{h}.{c}"),
+            signing_input,
             signature,
         })
     }
@@ -487,6 +456,7 @@ impl TokenSigner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     const DID: &str = "did:plc:alice";
 

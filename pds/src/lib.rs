@@ -15,6 +15,7 @@ pub mod handle;
 pub mod housekeeping;
 pub mod http;
 pub mod identity;
+pub mod jose;
 pub mod jwt;
 pub mod keys;
 pub mod plc;

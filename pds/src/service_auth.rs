@@ -17,10 +17,10 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use atproto_types::crypto::{Algorithm, PrivateKey, PublicKey};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+
+use crate::jose;
 
 /// Default lifetime of a service token (the reference's 60 seconds).
 pub const DEFAULT_TTL_SECS: i64 = 60;
@@ -44,13 +44,6 @@ impl Claims {
     pub fn issuer_did(&self) -> &str {
         self.iss.split('#').next().unwrap_or(&self.iss)
     }
-}
-
-#[derive(Serialize, Deserialize)]
-struct Header {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    typ: Option<String>,
-    alg: String,
 }
 
 /// Why a service token was refused.
@@ -122,20 +115,7 @@ pub fn sign(key: &PrivateKey, token: &NewToken<'_>) -> String {
         lxm: token.lxm.map(str::to_owned),
         jti: Some(jti.iter().map(|b| format!("{b:02x}")).collect()),
     };
-    let header = Header {
-        typ: Some("JWT".to_owned()),
-        alg: key.algorithm().jwt_name().to_owned(),
-    };
-    // Serialising these two plain structs cannot fail.
-    let header = serde_json::to_vec(&header).unwrap_or_default();
-    let claims = serde_json::to_vec(&claims).unwrap_or_default();
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header),
-        URL_SAFE_NO_PAD.encode(claims)
-    );
-    let signature = key.sign(signing_input.as_bytes());
-    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    jose::sign(key, Some("JWT"), &claims)
 }
 
 /// A token split into its parts; the claims are not yet trusted.
@@ -149,38 +129,20 @@ pub struct Unverified {
 
 /// Parses a token without checking anything but its shape.
 pub fn decode(token: &str) -> Result<Unverified, ServiceAuthError> {
-    let mut parts = token.split('.');
-    let (Some(h), Some(c), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(ServiceAuthError::Malformed);
-    };
-    let header: Header = URL_SAFE_NO_PAD
-        .decode(h)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(ServiceAuthError::Malformed)?;
+    let token: jose::Compact<Claims> = jose::decode(token).ok_or(ServiceAuthError::Malformed)?;
     // Tokens for other purposes (session and refresh tokens) are not
     // service tokens, whatever their signature.
     if matches!(
-        header.typ.as_deref(),
+        token.header.typ.as_deref(),
         Some("at+jwt" | "refresh+jwt" | "dpop+jwt")
     ) {
         return Err(ServiceAuthError::Malformed);
     }
-    let claims: Claims = URL_SAFE_NO_PAD
-        .decode(c)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(ServiceAuthError::Malformed)?;
-    let signature = URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| ServiceAuthError::Malformed)?;
     Ok(Unverified {
-        claims,
-        alg: header.alg,
-        signing_input: format!("{h}.{c}"),
-        signature,
+        claims: token.claims,
+        alg: token.header.alg,
+        signing_input: token.signing_input,
+        signature: token.signature,
     })
 }
 
@@ -246,6 +208,8 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
 
     fn token(key: &PrivateKey, lxm: Option<&str>, exp: Option<i64>) -> String {
         sign(
