@@ -1,6 +1,6 @@
 //! Writers in separate operating-system processes on one database: this
-//! test binary re-runs itself as child writers (`child_writer`, which does
-//! nothing unless the parent set `CHILD_WRITER`). Two children and the
+//! test binary re-runs itself as child writers (`child_writer`, ignored in
+//! a normal run and idle unless the parent set `CHILD_WRITER`). Two children and the
 //! parent write to one repository at the same time; afterwards every
 //! acknowledged write is in the repository, the sequencer log is gap-free,
 //! and every `#commit` verifies and links to the previous one (one chain, no
@@ -51,6 +51,7 @@ async fn write_posts(writer: &RepoWriter, did: &str, key: &PrivateKey, tag: &str
 
 /// The child process's body (see the module docs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "child process of writers_in_separate_processes"]
 async fn child_writer() {
     let Ok(spec) = std::env::var(ENV) else {
         return;
@@ -82,7 +83,13 @@ async fn writers_in_separate_processes(db: &TestDb) {
     let mut children = Vec::new();
     for tag in ["child-a", "child-b"] {
         let mut child = tokio::process::Command::new(&exe)
-            .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "child_writer",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(ENV, child_spec(&db.location, did, &key, tag))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
