@@ -15,7 +15,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use atproto_crypto::{Algorithm, PrivateKey};
 use common::*;
-use pds_repo::RepoWriter;
+use pds_repo::{RepoWriteError, RepoWriter};
 use pds_store::{Store, StoreConfig};
 use pds_testkit::both_backends;
 
@@ -31,19 +31,23 @@ fn child_spec(location: &str, did: &str, key: &PrivateKey, tag: &str) -> String 
     format!("{location}\n{did}\n{}\n{tag}", key.to_hex().as_str())
 }
 
-/// Writes `PER_WRITER` posts, printing each acknowledged record's URI.
+/// Writes `PER_WRITER` posts and returns their URIs. A write that lost
+/// the retry budget to the other writers fails cleanly with `Conflict`
+/// (a 500 the client may retry, which a starved SQLite writer can meet);
+/// it is retried as a client would. Any other error fails the test.
 async fn write_posts(writer: &RepoWriter, did: &str, key: &PrivateKey, tag: &str) -> Vec<String> {
     let mut uris = Vec::new();
     for i in 0..PER_WRITER {
-        let out = writer
-            .apply_writes(
-                did,
-                key,
-                vec![create(POST, None, post(&format!("{tag} {i}")))],
-                None,
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{tag}: write {i} failed: {e}"));
+        let mut attempts = 0;
+        let out = loop {
+            attempts += 1;
+            let write = vec![create(POST, None, post(&format!("{tag} {i}")))];
+            match writer.apply_writes(did, key, write, None).await {
+                Ok(out) => break out,
+                Err(RepoWriteError::Conflict(_)) if attempts < 20 => continue,
+                Err(e) => panic!("{tag}: write {i} failed after {attempts} attempts: {e}"),
+            }
+        };
         uris.push(out.results[0].uri.clone());
     }
     uris
