@@ -280,26 +280,10 @@ pub async fn create_account(
         },
         status: AccountStatus::Active,
     };
-    match accounts.create(new_account, Some(data)).await {
-        Ok(_) => {}
-        Err(StoreError::HandleTaken) => {
-            return Err(XrpcError::invalid_request(format!(
-                "Handle already taken: {handle}"
-            )))
-        }
-        Err(StoreError::EmailTaken) => {
-            return Err(XrpcError::invalid_request(format!(
-                "Email already taken: {email}"
-            )))
-        }
-        Err(StoreError::InviteCodeUnavailable) => {
-            return Err(named(
-                Error::InvalidInviteCode,
-                "Provided invite code not available",
-            ))
-        }
-        Err(e) => return Err(ApiError::from(e).into()),
-    }
+    accounts
+        .create(new_account, Some(data))
+        .await
+        .map_err(|e| create_error(e, &did, &handle, &email))?;
     tracing::info!(%did, %handle, "account created");
 
     let tokens = session::create_session(state, &did, Scope::Access, None).await?;
@@ -315,6 +299,27 @@ pub async fn create_account(
             .map_err(|e| ApiError::Internal(format!("new handle {handle}: {e}")))?,
         extra_data: Default::default(),
     })
+}
+
+/// The answer to a store refusal of a new account (a race lost to another
+/// creation since the checks: the reference's messages).
+fn create_error(e: StoreError, did: &str, handle: &str, email: &str) -> XrpcError<Error> {
+    match e {
+        StoreError::HandleTaken => {
+            XrpcError::invalid_request(format!("Handle already taken: {handle}"))
+        }
+        StoreError::EmailTaken => {
+            XrpcError::invalid_request(format!("Email already taken: {email}"))
+        }
+        StoreError::DidTaken => {
+            XrpcError::invalid_request(format!("Account already exists: {did}"))
+        }
+        StoreError::InviteCodeUnavailable => named(
+            Error::InvalidInviteCode,
+            "Provided invite code not available",
+        ),
+        e => ApiError::from(e).into(),
+    }
 }
 
 /// Whether `did` is the did:web this server hosts for `handle`:
@@ -380,31 +385,12 @@ async fn create_migrating(state: &AppState, m: Migrating<'_>) -> Res<Output> {
         },
         status: AccountStatus::Deactivated,
     };
-    match state.store.accounts().create(new_account, Some(data)).await {
-        Ok(_) => {}
-        Err(StoreError::HandleTaken) => {
-            return Err(XrpcError::invalid_request(format!(
-                "Handle already taken: {handle}"
-            )))
-        }
-        Err(StoreError::EmailTaken) => {
-            return Err(XrpcError::invalid_request(format!(
-                "Email already taken: {email}"
-            )))
-        }
-        Err(StoreError::DidTaken) => {
-            return Err(XrpcError::invalid_request(format!(
-                "Account already exists: {did}"
-            )))
-        }
-        Err(StoreError::InviteCodeUnavailable) => {
-            return Err(named(
-                Error::InvalidInviteCode,
-                "Provided invite code not available",
-            ))
-        }
-        Err(e) => return Err(ApiError::from(e).into()),
-    }
+    state
+        .store
+        .accounts()
+        .create(new_account, Some(data))
+        .await
+        .map_err(|e| create_error(e, did, handle, email))?;
     tracing::info!(%did, %handle, "migrating account created (deactivated)");
     let did_doc = match state.identity.resolve_did(did, true).await {
         Ok(doc) => doc.and_then(|d| Value::from_json(&d).ok()),
