@@ -33,6 +33,7 @@ use serde_json::Value as Json;
 use super::account::{is_valid_email, PASSWORD_MAX_LENGTH};
 use super::server::{datetime, handle_of};
 use super::{email, identity};
+use crate::api::repo::find_account;
 use crate::auth::AdminAuth;
 use crate::error::ApiError;
 use crate::plc;
@@ -639,14 +640,9 @@ impl ComAtprotoAdmin for AppState {
         let input = req.input;
         let accounts = self.store.accounts();
         let who = input.account.as_str();
-        let account = if input.account.is_did() {
-            accounts.get(who).await
-        } else {
-            accounts.get_by_handle(who).await
-        }
-        .map_err(ApiError::from)?
-        .filter(|a| a.status != AccountStatus::Deleted)
-        .ok_or_else(|| XrpcError::invalid_request(format!("Account does not exist: {who}")))?;
+        let account = find_account(self, &input.account)
+            .await?
+            .ok_or_else(|| XrpcError::invalid_request(format!("Account does not exist: {who}")))?;
         let email = input.email.trim().to_lowercase();
         if !is_valid_email(&email) {
             return Err(XrpcError::invalid_request(

@@ -39,7 +39,10 @@ use crate::state::AppState;
 pub const MAX_WRITES: usize = 200;
 
 /// The account a repo identifier names (any status but deleted).
-async fn find_account(state: &AppState, repo: &AtIdentifier) -> Result<Option<Account>, ApiError> {
+pub(crate) async fn find_account(
+    state: &AppState,
+    repo: &AtIdentifier,
+) -> Result<Option<Account>, ApiError> {
     let accounts = state.store.accounts();
     let account = match repo {
         AtIdentifier::Did(did) => accounts.get(did.as_str()).await?,
