@@ -57,6 +57,17 @@ pub struct RunArgs {
     /// after the workload.
     #[arg(long)]
     disk_usage_cmd: Option<String>,
+    /// Which parts of the workload to run (comma-separated: writes, reads,
+    /// firehose, blobs, export); all by default. For profiling one part:
+    /// the table of `bench/run` always runs everything. Reads need writes.
+    #[arg(long, value_delimiter = ',', default_value = "writes,reads,firehose,blobs,export")]
+    phases: Vec<String>,
+}
+
+impl RunArgs {
+    fn runs(&self, part: &str) -> bool {
+        self.phases.iter().any(|p| p == part)
+    }
 }
 
 /// The figures of one run: a flat map of metric name to number (or null
@@ -181,7 +192,12 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
 
     // Record writes.
     let mut written: Vec<(String, String)> = Vec::new();
-    for clients in [1usize, 8, 64] {
+    let write_clients: &[usize] = if args.runs("writes") || args.runs("reads") {
+        &[1, 8, 64]
+    } else {
+        &[]
+    };
+    for &clients in write_clients {
         let clock = PhaseClock::start(&format!("write_c{clients}"), ctx.pid);
         let r = write_phase(&ctx, &accounts, clients, phase, None).await;
         let mut lat = r.latencies;
@@ -198,46 +214,78 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
         written.extend(r.uris);
         clock.finish(&mut f, &rss);
     }
-    if written.is_empty() {
+    if written.is_empty() && args.runs("reads") {
         return Err("no record could be written".into());
     }
 
     // Record reads.
+    if args.runs("reads") {
+        read_phases(&ctx, &accounts, &written, phase, &rss, &mut f).await;
+    }
+
+    // Firehose.
+    if args.runs("firehose") {
+        let clock = PhaseClock::start("firehose", ctx.pid);
+        let head = firehose_phase(&ctx, &accounts, &args, phase, &mut f).await;
+        clock.finish(&mut f, &rss);
+        let clock = PhaseClock::start("firehose_replay", ctx.pid);
+        replay_phase(&ctx, &args, head, &mut f).await;
+        clock.finish(&mut f, &rss);
+    }
+
+    // Blobs.
+    if args.runs("blobs") {
+        let clock = PhaseClock::start("blobs", ctx.pid);
+        blob_phase(&ctx, &accounts, phase, &mut f).await;
+        clock.finish(&mut f, &rss);
+    }
+
+    // Export.
+    if args.runs("export") {
+        export_phases(&ctx, &export_account, &args, &rss, &mut f).await;
+    }
+    finish(&args, &ctx, rss, driver_cpu_start, f)
+}
+
+/// getRecord then listRecords, each for one phase.
+async fn read_phases(
+    ctx: &Ctx,
+    accounts: &[Account],
+    written: &[(String, String)],
+    phase: Duration,
+    rss: &RssSampler,
+    f: &mut Figures,
+) {
     let clock = PhaseClock::start("get_record", ctx.pid);
-    let r = read_phase(&ctx, 16, phase, |i| {
+    let r = read_phase(ctx, 16, phase, |i| {
         let (did, rkey) = &written[i % written.len()];
         format!("com.atproto.repo.getRecord?repo={did}&collection={COLLECTION}&rkey={rkey}")
     })
     .await;
-    record_read(&mut f, "get_record", r);
-    clock.finish(&mut f, &rss);
+    record_read(f, "get_record", r);
+    clock.finish(f, rss);
     let clock = PhaseClock::start("list_records", ctx.pid);
-    let r = read_phase(&ctx, 16, phase, |i| {
+    let r = read_phase(ctx, 16, phase, |i| {
         let did = &accounts[i % accounts.len()].did;
         format!("com.atproto.repo.listRecords?repo={did}&collection={COLLECTION}&limit=50")
     })
     .await;
-    record_read(&mut f, "list_records", r);
-    clock.finish(&mut f, &rss);
+    record_read(f, "list_records", r);
+    clock.finish(f, rss);
+}
 
-    // Firehose.
-    let clock = PhaseClock::start("firehose", ctx.pid);
-    let head = firehose_phase(&ctx, &accounts, &args, phase, &mut f).await;
-    clock.finish(&mut f, &rss);
-    let clock = PhaseClock::start("firehose_replay", ctx.pid);
-    replay_phase(&ctx, &args, head, &mut f).await;
-    clock.finish(&mut f, &rss);
-
-    // Blobs.
-    let clock = PhaseClock::start("blobs", ctx.pid);
-    blob_phase(&ctx, &accounts, phase, &mut f).await;
-    clock.finish(&mut f, &rss);
-
-    // Export.
+/// Fills one repo with `applyWrites`, then exports it with getRepo.
+async fn export_phases(
+    ctx: &Ctx,
+    export_account: &Account,
+    args: &RunArgs,
+    rss: &RssSampler,
+    f: &mut Figures,
+) {
     let clock = PhaseClock::start("export_fill", ctx.pid);
     let started = Instant::now();
-    let filled = fill_repo(&ctx, &export_account, args.export_records).await;
-    clock.finish(&mut f, &rss);
+    let filled = fill_repo(ctx, export_account, args.export_records).await;
+    clock.finish(f, rss);
     match filled {
         Ok(()) => {
             f.set(
@@ -245,8 +293,8 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
                 Some(args.export_records as f64 / started.elapsed().as_secs_f64()),
             );
             let clock = PhaseClock::start("export", ctx.pid);
-            let exported = export(&ctx, &export_account).await;
-            let export_peak = clock.finish(&mut f, &rss);
+            let exported = export(ctx, export_account).await;
+            let export_peak = clock.finish(f, rss);
             match exported {
                 Ok((seconds, size)) => {
                     f.set("export_s", Some(seconds));
@@ -262,7 +310,16 @@ pub async fn run(args: RunArgs) -> Result<(), String> {
             started.elapsed().as_secs_f64()
         )),
     }
+}
 
+/// The footprint after the workload; writes the figures.
+fn finish(
+    args: &RunArgs,
+    ctx: &Ctx,
+    rss: RssSampler,
+    driver_cpu_start: f64,
+    mut f: Figures,
+) -> Result<(), String> {
     // Footprint after the workload.
     f.set("load_rss_mb", Some(rss.overall_peak() as f64 / MB));
     f.set(

@@ -97,6 +97,13 @@ pub(crate) fn check(s: &str) -> Result<(), SyntaxError> {
             show_char(prefix)
         )));
     };
+    // One table lookup per character rather than a search of the alphabet.
+    let mut in_alphabet = [false; 128];
+    for b in base.alphabet.bytes() {
+        if let Some(slot) = in_alphabet.get_mut(usize::from(b)) {
+            *slot = true;
+        }
+    }
     let mut padding = false;
     for c in chars {
         if base.padded && c == '=' {
@@ -110,7 +117,11 @@ pub(crate) fn check(s: &str) -> Result<(), SyntaxError> {
                 show_char(c)
             )));
         }
-        if !base.alphabet.contains(c) {
+        let known = u8::try_from(c)
+            .ok()
+            .and_then(|b| in_alphabet.get(usize::from(b)).copied())
+            .unwrap_or(false);
+        if !known {
             return Err(err(format!(
                 "{} CID string contains {}, which is not in the {} alphabet",
                 base.name,

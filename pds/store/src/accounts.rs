@@ -10,8 +10,9 @@ use std::str::FromStr;
 
 use cid::Cid;
 
-use crate::db::{now_ms, on_pool, on_tx, Pool};
+use crate::db::{bind_as, now_ms, on_pool, on_tx, Pool};
 use crate::error::{unique_violation, Result, StoreError};
+use crate::inline::Arg;
 use crate::repo::{apply_commit, delete_repo_data, CommitOutcome, RepoCommitData};
 use crate::sequencer::{sequence_events, NewEvent};
 use crate::Store;
@@ -334,10 +335,13 @@ impl Accounts<'_> {
 
     async fn get_where(&self, column: &str, value: &str) -> Result<Option<Account>> {
         let sql = format!("SELECT {ACCOUNT_COLS} FROM account WHERE {column} = $1");
-        let row: Option<AccountRow> = on_pool!(self.pool(), |p| sqlx::query_as(&sql)
-            .bind(value)
-            .fetch_optional(p)
-            .await)?;
+        let args = [Arg::Text(value)];
+        let row: Option<AccountRow> = match &self.store.inner.inline {
+            Some(db) => db.query_opt(&sql, &args)?,
+            None => on_pool!(self.pool(), |p| bind_as(sqlx::query_as(&sql), &args)
+                .fetch_optional(p)
+                .await)?,
+        };
         row.map(account_from_row).transpose()
     }
 

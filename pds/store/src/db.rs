@@ -323,3 +323,27 @@ pub(crate) fn i64_from_u64(v: u64, what: &str) -> Result<i64> {
 pub(crate) fn u64_from_i64(v: i64, what: &str) -> Result<u64> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative {what}")))
 }
+
+/// Binds `args` in order to a sqlx query (the sqlx twin of
+/// [`crate::inline::bind`], so a hot query lists its arguments once for
+/// both paths).
+pub(crate) fn bind_as<'q, DB, O>(
+    mut q: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>,
+    args: &[crate::inline::Arg<'q>],
+) -> sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    use crate::inline::Arg;
+    for arg in args {
+        q = match *arg {
+            Arg::Text(s) => q.bind(s),
+            Arg::Int(n) => q.bind(n),
+            Arg::Blob(b) => q.bind(b),
+        };
+    }
+    q
+}

@@ -8,6 +8,9 @@ pub enum StoreError {
     /// The database driver failed (connection, I/O, constraint not mapped below).
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// SQLite failed on the calling thread (the hot paths, see `inline`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Applying the embedded migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -25,8 +25,11 @@
 mod accounts;
 mod blobs;
 pub mod blobstore;
+mod committer;
 mod db;
 mod error;
+mod exec;
+mod inline;
 mod misc;
 mod notifications;
 mod oauth;
@@ -128,6 +131,10 @@ pub(crate) struct Inner {
     pub(crate) snapshot_slots: Arc<Semaphore>,
     /// Highest seq known to be committed, for subscribers.
     pub(crate) seq_watch: watch::Sender<i64>,
+    /// SQLite on the calling thread for the hot paths (`None` on PostgreSQL).
+    pub(crate) inline: Option<inline::Inline>,
+    /// Group commit of repository writes (`None` on PostgreSQL).
+    pub(crate) committer: Option<committer::Committer>,
     listener: Option<JoinHandle<()>>,
 }
 
@@ -157,6 +164,7 @@ impl Store {
     /// Opens (creating if needed) the database `config.location` names and
     /// applies the embedded migrations.
     pub async fn open(config: StoreConfig) -> Result<Store> {
+        let mut inline_settings = None;
         let pool = if is_postgres_url(&config.location) {
             let opts = PgConnectOptions::from_str(&config.location)
                 .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
@@ -185,8 +193,18 @@ impl Store {
                 })
                 .busy_timeout(config.sqlite_busy_timeout)
                 .foreign_keys(true);
+            inline_settings = Some(inline::Settings {
+                path: path.clone(),
+                busy_timeout: config.sqlite_busy_timeout,
+                synchronous_full: config.sqlite_synchronous_full,
+            });
+            // No ping before handing out a connection: on SQLite every
+            // statement is a round trip to the connection's worker thread,
+            // and the ping doubled the thread hand-offs of one-statement
+            // reads. A file database has no connection that can go stale.
             Pool::Sqlite(
                 SqlitePoolOptions::new()
+                    .test_before_acquire(false)
                     .max_connections(config.max_connections)
                     .acquire_timeout(config.acquire_timeout)
                     .connect_with(opts)
@@ -194,6 +212,11 @@ impl Store {
             )
         };
         db::migrate(&pool).await?;
+        // After the migrations: sqlx created the file and its tables.
+        let inline = inline_settings
+            .clone()
+            .map(inline::Inline::open)
+            .transpose()?;
 
         let current = sequencer::read_last_seq(&pool).await?;
         let (seq_watch, _) = watch::channel(current);
@@ -203,10 +226,14 @@ impl Store {
             }
             _ => None,
         };
+        let write_gate = Arc::new(Mutex::new(()));
+        let committer = inline_settings
+            .map(|s| committer::Committer::start(s, write_gate.clone(), seq_watch.clone()))
+            .transpose()?;
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
-                write_gate: Arc::new(Mutex::new(())),
+                write_gate,
                 repo_locks: (0..REPO_LOCK_STRIPES)
                     .map(|_| Arc::new(Mutex::new(())))
                     .collect(),
@@ -217,6 +244,8 @@ impl Store {
                     usize::try_from((config.max_connections / 2).max(1)).unwrap_or(1),
                 )),
                 seq_watch,
+                inline,
+                committer,
                 listener,
             }),
         })
@@ -237,6 +266,9 @@ impl Store {
         // the task first, or `close` would wait forever.
         if let Some(task) = &self.inner.listener {
             task.abort();
+        }
+        if let Some(committer) = &self.inner.committer {
+            committer.stop();
         }
         db::on_pool!(&self.inner.pool, |p| p.close().await)
     }

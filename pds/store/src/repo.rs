@@ -32,10 +32,12 @@ use sqlx::{Postgres, Transaction};
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit};
 
 use crate::db::{
-    cid_to_string, now_ms, on_pool, on_tx, parse_cid, placeholders, u64_from_i64, value_rows,
-    Backend, Pool, Tx, WriteTx,
+    bind_as, cid_to_string, now_ms, on_pool, on_tx, parse_cid, placeholders, u64_from_i64,
+    value_rows, Backend, Pool, Tx, WriteTx,
 };
 use crate::error::{Result, StoreError};
+use crate::exec::Exec;
+use crate::inline::{Arg, Inline};
 use crate::sequencer::{sequence_events, NewEvent};
 use crate::Store;
 
@@ -267,11 +269,14 @@ impl RepoWriteTxn {
             _guard,
             _slot,
         } = self;
+        let expected = current.as_ref().map(|r| r.cid);
+        if let (None, Some(committer)) = (&pg, &store.inner.committer) {
+            return committer.commit(did, expected, data).await;
+        }
         let mut tx = match pg {
             Some(t) => WriteTx::from_pg(t),
             None => store.begin_write().await?,
         };
-        let expected = current.as_ref().map(|r| r.cid);
         let outcome = apply_commit(&mut tx, &did, expected.as_ref(), data).await?;
         store.commit(tx).await?;
         Ok(outcome)
@@ -300,7 +305,7 @@ impl RepoWriteTxn {
             Some(t) => WriteTx::from_pg(t),
             None => store.begin_write().await?,
         };
-        check_root(&mut tx.tx, &did, Some(&current.cid)).await?;
+        check_root(&mut tx, &did, Some(&current.cid)).await?;
         let all: Vec<String> = on_tx!(&mut tx.tx, |c| sqlx::query_scalar(
             "SELECT cid FROM repo_block WHERE did = $1"
         )
@@ -309,20 +314,27 @@ impl RepoWriteTxn {
         .await)?;
         let keep: HashSet<String> = reachable.iter().map(cid_to_string).collect();
         let doomed: Vec<String> = all.into_iter().filter(|c| !keep.contains(c)).collect();
-        let n = delete_blocks(&mut tx.tx, &did, &doomed).await?;
+        let n = delete_blocks(&mut tx, &did, &doomed).await?;
         store.commit(tx).await?;
         Ok(n)
     }
 }
 
 /// Reads the root inside `tx` and fails unless it is `expected`.
-async fn check_root(tx: &mut Tx, did: &str, expected: Option<&Cid>) -> Result<Option<String>> {
-    let row: Option<(String, String)> = on_tx!(tx, |c| sqlx::query_as(
-        "SELECT cid, rev FROM repo_root WHERE did = $1"
-    )
-    .bind(did)
-    .fetch_optional(&mut *c)
-    .await)?;
+async fn check_root(
+    tx: &mut impl Exec,
+    did: &str,
+    expected: Option<&Cid>,
+) -> Result<Option<String>> {
+    let row: Option<(String, String)> = tx
+        .rows(
+            "SELECT cid, rev FROM repo_root WHERE did = $1",
+            &[Arg::Text(did)],
+            true,
+        )
+        .await?
+        .into_iter()
+        .next();
     let found = row.as_ref().map(|r| r.0.clone());
     let expected_s = expected.map(cid_to_string);
     if found != expected_s {
@@ -335,46 +347,57 @@ async fn check_root(tx: &mut Tx, did: &str, expected: Option<&Cid>) -> Result<Op
     Ok(row.map(|r| r.1))
 }
 
-async fn delete_blocks(tx: &mut Tx, did: &str, cids: &[String]) -> Result<u64> {
+/// `did` then `items`, as arguments.
+fn did_and<'a>(did: &'a str, items: &'a [String]) -> Vec<Arg<'a>> {
+    std::iter::once(did)
+        .chain(items.iter().map(String::as_str))
+        .map(Arg::Text)
+        .collect()
+}
+
+async fn delete_blocks(tx: &mut impl Exec, did: &str, cids: &[String]) -> Result<u64> {
     let mut n = 0;
     for chunk in cids.chunks(IN_CHUNK) {
         let sql = format!(
             "DELETE FROM repo_block WHERE did = $1 AND cid IN ({})",
             placeholders(2, chunk.len())
         );
-        n += on_tx!(tx, |c| {
-            let mut q = sqlx::query(&sql)
-                .persistent(keep_prepared(chunk.len(), IN_CHUNK))
-                .bind(did);
-            for cid in chunk {
-                q = q.bind(cid);
-            }
-            q.execute(&mut *c).await.map(|r| r.rows_affected())
-        })?;
+        n += tx
+            .execute(
+                &sql,
+                &did_and(did, chunk),
+                keep_prepared(chunk.len(), IN_CHUNK),
+            )
+            .await?;
     }
     Ok(n)
 }
 
-async fn put_blocks(tx: &mut Tx, did: &str, rev: &str, blocks: &[(Cid, Vec<u8>)]) -> Result<()> {
+async fn put_blocks(
+    tx: &mut impl Exec,
+    did: &str,
+    rev: &str,
+    blocks: &[(Cid, Vec<u8>)],
+) -> Result<()> {
     for chunk in blocks.chunks(INSERT_CHUNK) {
         let sql = format!(
             "INSERT INTO repo_block (did, cid, rev, size, content) VALUES {} \
              ON CONFLICT (did, cid) DO NOTHING",
             value_rows(chunk.len(), 5)
         );
-        on_tx!(tx, |c| {
-            let mut q = sqlx::query(&sql).persistent(keep_prepared(chunk.len(), INSERT_CHUNK));
-            for (cid, bytes) in chunk {
-                let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
-                q = q
-                    .bind(did)
-                    .bind(cid_to_string(cid))
-                    .bind(rev)
-                    .bind(size)
-                    .bind(bytes.as_slice());
-            }
-            q.execute(&mut *c).await.map(|r| r.rows_affected())
-        })?;
+        let cids: Vec<String> = chunk.iter().map(|(cid, _)| cid_to_string(cid)).collect();
+        let mut args = Vec::with_capacity(chunk.len() * 5);
+        for ((_, bytes), cid) in chunk.iter().zip(&cids) {
+            args.extend([
+                Arg::Text(did),
+                Arg::Text(cid),
+                Arg::Text(rev),
+                Arg::Int(i64::try_from(bytes.len()).unwrap_or(i64::MAX)),
+                Arg::Blob(bytes),
+            ]);
+        }
+        tx.execute(&sql, &args, keep_prepared(chunk.len(), INSERT_CHUNK))
+            .await?;
     }
     Ok(())
 }
@@ -384,11 +407,12 @@ const PATH_CHUNK: usize = 100;
 
 /// The current CIDs of the records `puts` will overwrite (absent ones are
 /// skipped).
-async fn old_record_cids(tx: &mut Tx, did: &str, puts: &[RecordPut]) -> Result<Vec<String>> {
+async fn old_record_cids(tx: &mut impl Exec, did: &str, puts: &[RecordPut]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for chunk in puts.chunks(PATH_CHUNK) {
         let mut cond = String::new();
-        for i in 0..chunk.len() {
+        let mut args = vec![Arg::Text(did)];
+        for (i, put) in chunk.iter().enumerate() {
             if i > 0 {
                 cond.push_str(" OR ");
             }
@@ -397,18 +421,13 @@ async fn old_record_cids(tx: &mut Tx, did: &str, puts: &[RecordPut]) -> Result<V
                 2 * i + 2,
                 2 * i + 3
             ));
+            args.extend([Arg::Text(&put.collection), Arg::Text(&put.rkey)]);
         }
         let sql = format!("SELECT cid FROM record WHERE did = $1 AND ({cond})");
-        let rows: Vec<String> = on_tx!(tx, |c| {
-            let mut q = sqlx::query_scalar(&sql)
-                .persistent(keep_prepared(chunk.len(), PATH_CHUNK))
-                .bind(did);
-            for put in chunk {
-                q = q.bind(&put.collection).bind(&put.rkey);
-            }
-            q.fetch_all(&mut *c).await
-        })?;
-        out.extend(rows);
+        let rows: Vec<(String,)> = tx
+            .rows(&sql, &args, keep_prepared(chunk.len(), PATH_CHUNK))
+            .await?;
+        out.extend(rows.into_iter().map(|r| r.0));
     }
     Ok(out)
 }
@@ -419,7 +438,7 @@ async fn old_record_cids(tx: &mut Tx, did: &str, puts: &[RecordPut]) -> Result<V
 /// Blocks the commit writes, and its root, are never deleted. Returns how
 /// many blocks were deleted.
 async fn collect_record_blocks(
-    tx: &mut Tx,
+    tx: &mut impl Exec,
     did: &str,
     puts: &[RecordPut],
     new_root: &Cid,
@@ -442,24 +461,23 @@ async fn collect_record_blocks(
             "SELECT DISTINCT cid FROM record WHERE did = $1 AND cid IN ({})",
             placeholders(2, chunk.len())
         );
-        let still: Vec<String> = on_tx!(tx, |c| {
-            let mut q = sqlx::query_scalar(&sql)
-                .persistent(keep_prepared(chunk.len(), IN_CHUNK))
-                .bind(did);
-            for cid in chunk {
-                q = q.bind(cid);
-            }
-            q.fetch_all(&mut *c).await
-        })?;
-        let still: HashSet<String> = still.into_iter().collect();
+        let still: Vec<(String,)> = tx
+            .rows(
+                &sql,
+                &did_and(did, chunk),
+                keep_prepared(chunk.len(), IN_CHUNK),
+            )
+            .await?;
+        let still: HashSet<String> = still.into_iter().map(|r| r.0).collect();
         doomed.extend(chunk.iter().filter(|c| !still.contains(*c)).cloned());
     }
     delete_blocks(tx, did, &doomed).await
 }
 
-/// The body of every repo commit (also used by account creation).
+/// The body of every repo commit (also used by account creation), through
+/// a sqlx transaction or on the SQLite committer's connection.
 pub(crate) async fn apply_commit(
-    tx: &mut WriteTx,
+    tx: &mut impl Exec,
     did: &str,
     expected: Option<&Cid>,
     data: RepoCommitData,
@@ -470,8 +488,8 @@ pub(crate) async fn apply_commit(
     for (cid, bytes) in &data.put_blocks {
         check_block(cid, bytes)?;
     }
-    let backend = tx.tx.backend();
-    let current_rev = check_root(&mut tx.tx, did, expected).await?;
+    let backend = tx.backend();
+    let current_rev = check_root(tx, did, expected).await?;
     if let Some(cur) = current_rev {
         if data.new_rev.as_str() <= cur.as_str() {
             return Err(StoreError::RevNotIncreasing {
@@ -484,19 +502,19 @@ pub(crate) async fn apply_commit(
     let root_s = cid_to_string(&new_root);
     let root_in_commit = data.put_blocks.iter().any(|(c, _)| *c == new_root);
     if !root_in_commit {
-        let have: Option<i64> = on_tx!(&mut tx.tx, |c| sqlx::query_scalar(
-            "SELECT size FROM repo_block WHERE did = $1 AND cid = $2"
-        )
-        .bind(did)
-        .bind(&root_s)
-        .fetch_optional(&mut *c)
-        .await)?;
-        if have.is_none() {
+        let have: Vec<(i64,)> = tx
+            .rows(
+                "SELECT size FROM repo_block WHERE did = $1 AND cid = $2",
+                &[Arg::Text(did), Arg::Text(&root_s)],
+                true,
+            )
+            .await?;
+        if have.is_empty() {
             return Err(StoreError::MissingRootBlock(root_s));
         }
     }
 
-    put_blocks(&mut tx.tx, did, &data.new_rev, &data.put_blocks).await?;
+    put_blocks(tx, did, &data.new_rev, &data.put_blocks).await?;
     let written: HashSet<&Cid> = data.put_blocks.iter().map(|(c, _)| c).collect();
     let doomed: Vec<String> = data
         .delete_blocks
@@ -504,35 +522,35 @@ pub(crate) async fn apply_commit(
         .filter(|c| !written.contains(c) && **c != new_root)
         .map(cid_to_string)
         .collect();
-    delete_blocks(&mut tx.tx, did, &doomed).await?;
+    delete_blocks(tx, did, &doomed).await?;
 
     let now = now_ms();
     // CIDs of the records this commit replaces or deletes: their blocks are
     // garbage once no record of the repo names them any more.
-    let mut replaced_records: Vec<String> = old_record_cids(&mut tx.tx, did, &data.record_puts)
-        .await?
-        .into_iter()
-        .collect();
+    let mut replaced_records: Vec<String> = old_record_cids(tx, did, &data.record_puts).await?;
     let mut touched_blobs: Vec<String> = Vec::new();
     for del in &data.record_deletes {
-        let old: Option<String> = on_tx!(&mut tx.tx, |c| sqlx::query_scalar(
-            "DELETE FROM record WHERE did = $1 AND collection = $2 AND rkey = $3 RETURNING cid"
-        )
-        .bind(did)
-        .bind(&del.collection)
-        .bind(&del.rkey)
-        .fetch_optional(&mut *c)
-        .await)?;
-        replaced_records.extend(old);
+        let old: Vec<(String,)> = tx
+            .rows(
+                "DELETE FROM record WHERE did = $1 AND collection = $2 AND rkey = $3 RETURNING cid",
+                &[
+                    Arg::Text(did),
+                    Arg::Text(&del.collection),
+                    Arg::Text(&del.rkey),
+                ],
+                true,
+            )
+            .await?;
+        replaced_records.extend(old.into_iter().map(|r| r.0));
         let uri = record_uri(did, &del.collection, &del.rkey);
-        let gone: Vec<String> = on_tx!(&mut tx.tx, |c| sqlx::query_scalar(
-            "DELETE FROM record_blob WHERE did = $1 AND record_uri = $2 RETURNING blob_cid"
-        )
-        .bind(did)
-        .bind(&uri)
-        .fetch_all(&mut *c)
-        .await)?;
-        touched_blobs.extend(gone);
+        let gone: Vec<(String,)> = tx
+            .rows(
+                "DELETE FROM record_blob WHERE did = $1 AND record_uri = $2 RETURNING blob_cid",
+                &[Arg::Text(did), Arg::Text(&uri)],
+                true,
+            )
+            .await?;
+        touched_blobs.extend(gone.into_iter().map(|r| r.0));
     }
     let lock_blob_sql = match backend {
         Backend::Postgres => "SELECT size FROM blob WHERE did = $1 AND cid = $2 FOR SHARE",
@@ -540,81 +558,83 @@ pub(crate) async fn apply_commit(
     };
     for put in &data.record_puts {
         let cid_s = cid_to_string(&put.cid);
-        on_tx!(&mut tx.tx, |c| sqlx::query(
+        tx.execute(
             "INSERT INTO record (did, collection, rkey, cid, rev, indexed_at) \
              VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (did, collection, rkey) DO UPDATE \
-             SET cid = excluded.cid, rev = excluded.rev, indexed_at = excluded.indexed_at"
+             SET cid = excluded.cid, rev = excluded.rev, indexed_at = excluded.indexed_at",
+            &[
+                Arg::Text(did),
+                Arg::Text(&put.collection),
+                Arg::Text(&put.rkey),
+                Arg::Text(&cid_s),
+                Arg::Text(&data.new_rev),
+                Arg::Int(now),
+            ],
+            true,
         )
-        .bind(did)
-        .bind(&put.collection)
-        .bind(&put.rkey)
-        .bind(&cid_s)
-        .bind(&data.new_rev)
-        .bind(now)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .await?;
         let uri = record_uri(did, &put.collection, &put.rkey);
-        let gone: Vec<String> = on_tx!(&mut tx.tx, |c| sqlx::query_scalar(
-            "DELETE FROM record_blob WHERE did = $1 AND record_uri = $2 RETURNING blob_cid"
-        )
-        .bind(did)
-        .bind(&uri)
-        .fetch_all(&mut *c)
-        .await)?;
-        touched_blobs.extend(gone);
+        let gone: Vec<(String,)> = tx
+            .rows(
+                "DELETE FROM record_blob WHERE did = $1 AND record_uri = $2 RETURNING blob_cid",
+                &[Arg::Text(did), Arg::Text(&uri)],
+                true,
+            )
+            .await?;
+        touched_blobs.extend(gone.into_iter().map(|r| r.0));
         for blob in &put.blobs {
             let blob_s = cid_to_string(blob);
             if data.require_blobs {
                 // Locks the blob row against a concurrent orphan cleanup.
-                let exists: Option<i64> =
-                    on_tx!(&mut tx.tx, |c| sqlx::query_scalar(lock_blob_sql)
-                        .bind(did)
-                        .bind(&blob_s)
-                        .fetch_optional(&mut *c)
-                        .await)?;
-                if exists.is_none() {
+                let exists: Vec<(i64,)> = tx
+                    .rows(lock_blob_sql, &[Arg::Text(did), Arg::Text(&blob_s)], true)
+                    .await?;
+                if exists.is_empty() {
                     return Err(StoreError::BlobNotFound(blob_s));
                 }
             }
-            on_tx!(&mut tx.tx, |c| sqlx::query(
+            tx.execute(
                 "INSERT INTO record_blob (did, blob_cid, record_uri) VALUES ($1, $2, $3) \
-                 ON CONFLICT (did, blob_cid, record_uri) DO NOTHING"
+                 ON CONFLICT (did, blob_cid, record_uri) DO NOTHING",
+                &[Arg::Text(did), Arg::Text(&blob_s), Arg::Text(&uri)],
+                true,
             )
-            .bind(did)
-            .bind(&blob_s)
-            .bind(&uri)
-            .execute(&mut *c)
-            .await
-            .map(|r| r.rows_affected()))?;
+            .await?;
         }
     }
 
     let moved = match expected {
-        None => on_tx!(&mut tx.tx, |c| sqlx::query(
-            "INSERT INTO repo_root (did, cid, rev, indexed_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (did) DO NOTHING"
-        )
-        .bind(did)
-        .bind(&root_s)
-        .bind(&data.new_rev)
-        .bind(now)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))?,
-        Some(prev) => on_tx!(&mut tx.tx, |c| sqlx::query(
-            "UPDATE repo_root SET cid = $2, rev = $3, indexed_at = $4 \
-             WHERE did = $1 AND cid = $5"
-        )
-        .bind(did)
-        .bind(&root_s)
-        .bind(&data.new_rev)
-        .bind(now)
-        .bind(cid_to_string(prev))
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))?,
+        None => {
+            tx.execute(
+                "INSERT INTO repo_root (did, cid, rev, indexed_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (did) DO NOTHING",
+                &[
+                    Arg::Text(did),
+                    Arg::Text(&root_s),
+                    Arg::Text(&data.new_rev),
+                    Arg::Int(now),
+                ],
+                true,
+            )
+            .await?
+        }
+        Some(prev) => {
+            let prev_s = cid_to_string(prev);
+            tx.execute(
+                "UPDATE repo_root SET cid = $2, rev = $3, indexed_at = $4 \
+                 WHERE did = $1 AND cid = $5",
+                &[
+                    Arg::Text(did),
+                    Arg::Text(&root_s),
+                    Arg::Text(&data.new_rev),
+                    Arg::Int(now),
+                    Arg::Text(&prev_s),
+                ],
+                true,
+            )
+            .await?
+        }
     };
     if moved != 1 {
         return Err(StoreError::RepoConflict {
@@ -625,7 +645,7 @@ pub(crate) async fn apply_commit(
     }
 
     collect_record_blocks(
-        &mut tx.tx,
+        tx,
         did,
         &data.record_puts,
         &new_root,
@@ -638,14 +658,14 @@ pub(crate) async fn apply_commit(
     touched_blobs.dedup();
     let mut unreferenced = Vec::new();
     for blob in touched_blobs {
-        let refs: i64 = on_tx!(&mut tx.tx, |c| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM record_blob WHERE did = $1 AND blob_cid = $2"
-        )
-        .bind(did)
-        .bind(&blob)
-        .fetch_one(&mut *c)
-        .await)?;
-        if refs == 0 {
+        let refs: Vec<(i64,)> = tx
+            .rows(
+                "SELECT COUNT(*) FROM record_blob WHERE did = $1 AND blob_cid = $2",
+                &[Arg::Text(did), Arg::Text(&blob)],
+                true,
+            )
+            .await?;
+        if refs.first().map_or(0, |r| r.0) == 0 {
             unreferenced.push(parse_cid(&blob)?);
         }
     }
@@ -697,6 +717,10 @@ impl Repos<'_> {
         &self.store.inner.pool
     }
 
+    fn inline(&self) -> Option<&Inline> {
+        self.store.inner.inline.as_ref()
+    }
+
     /// Takes the repo's write lock (see the module docs) and reads its root.
     pub async fn begin_write(&self, did: &str) -> Result<RepoWriteTxn> {
         let locks = &self.store.inner.repo_locks;
@@ -727,11 +751,16 @@ impl Repos<'_> {
                 (row, Some(t))
             }
             Pool::Sqlite(p) => {
-                let row: Option<(String, String, i64)> =
-                    sqlx::query_as("SELECT cid, rev, indexed_at FROM repo_root WHERE did = $1")
-                        .bind(did)
-                        .fetch_optional(p)
-                        .await?;
+                const SQL: &str = "SELECT cid, rev, indexed_at FROM repo_root WHERE did = $1";
+                let args = [Arg::Text(did)];
+                let row: Option<(String, String, i64)> = match self.inline() {
+                    Some(db) => db.query_opt(SQL, &args)?,
+                    None => {
+                        bind_as(sqlx::query_as(SQL), &args)
+                            .fetch_optional(p)
+                            .await?
+                    }
+                };
                 (row, None)
             }
         };
@@ -793,15 +822,17 @@ impl Repos<'_> {
                 "SELECT cid, content FROM repo_block WHERE did = $1 AND cid IN ({})",
                 placeholders(2, chunk.len())
             );
-            let rows: Vec<(String, Vec<u8>)> = on_pool!(self.pool(), |p| {
-                let mut q = sqlx::query_as(&sql)
+            let args: Vec<Arg<'_>> = std::iter::once(did)
+                .chain(chunk.iter().map(String::as_str))
+                .map(Arg::Text)
+                .collect();
+            let rows: Vec<(String, Vec<u8>)> = match self.inline() {
+                Some(db) => db.query(&sql, &args)?,
+                None => on_pool!(self.pool(), |p| bind_as(sqlx::query_as(&sql), &args)
                     .persistent(keep_prepared(chunk.len(), IN_CHUNK))
-                    .bind(did);
-                for cid in chunk {
-                    q = q.bind(cid);
-                }
-                q.fetch_all(p).await
-            })?;
+                    .fetch_all(p)
+                    .await)?,
+            };
             for (cid, bytes) in rows {
                 out.blocks.insert(parse_cid(&cid)?, bytes);
             }
@@ -896,18 +927,17 @@ impl Repos<'_> {
         collection: &str,
         rkey: &str,
     ) -> Result<Option<(RecordEntry, Option<Vec<u8>>)>> {
-        let row: Option<RecordValueRow> = on_pool!(self.pool(), |p| {
-            sqlx::query_as(
+        const SQL: &str =
             "SELECT r.collection, r.rkey, r.cid, r.rev, r.indexed_at, r.takedown_ref, b.content \
              FROM record r LEFT JOIN repo_block b ON b.did = r.did AND b.cid = r.cid \
-             WHERE r.did = $1 AND r.collection = $2 AND r.rkey = $3"
-        )
-        .bind(did)
-        .bind(collection)
-        .bind(rkey)
-        .fetch_optional(p)
-        .await
-        })?;
+             WHERE r.did = $1 AND r.collection = $2 AND r.rkey = $3";
+        let args = [Arg::Text(did), Arg::Text(collection), Arg::Text(rkey)];
+        let row: Option<RecordValueRow> = match self.inline() {
+            Some(db) => db.query_opt(SQL, &args)?,
+            None => on_pool!(self.pool(), |p| bind_as(sqlx::query_as(SQL), &args)
+                .fetch_optional(p)
+                .await)?,
+        };
         row.map(record_value_from_row).transpose()
     }
 
@@ -954,16 +984,18 @@ impl Repos<'_> {
              WHERE r.did = $1 AND r.collection = $2 {}",
             page_clause(reverse, cursor.is_some(), "r.")
         );
-        let rows: Vec<RecordValueRow> = on_pool!(self.pool(), |p| {
-            let mut q = sqlx::query_as(&sql)
-                .bind(did)
-                .bind(collection)
-                .bind(i64::from(limit));
-            if let Some(c) = cursor {
-                q = q.bind(c);
-            }
-            q.fetch_all(p).await
-        })?;
+        let mut args = vec![
+            Arg::Text(did),
+            Arg::Text(collection),
+            Arg::Int(i64::from(limit)),
+        ];
+        args.extend(cursor.map(Arg::Text));
+        let rows: Vec<RecordValueRow> = match self.inline() {
+            Some(db) => db.query(&sql, &args)?,
+            None => on_pool!(self.pool(), |p| bind_as(sqlx::query_as(&sql), &args)
+                .fetch_all(p)
+                .await)?,
+        };
         rows.into_iter().map(record_value_from_row).collect()
     }
 

@@ -41,8 +41,10 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::db::{now_ms, on_pool, on_tx, Pool, WriteTx};
-use crate::error::Result;
+use crate::db::{bind_as, now_ms, on_pool, Backend, Pool};
+use crate::error::{Result, StoreError};
+use crate::exec::Exec;
+use crate::inline::Arg;
 use crate::Store;
 
 /// PostgreSQL NOTIFY channel carrying the highest committed seq.
@@ -120,45 +122,52 @@ const EVENT_COLS: &str = "seq, did, event_type, event, invalidated, sequenced_at
 
 /// Sequences `events` in `tx`. Must be the last thing the transaction does
 /// before commit (see the module docs). Returns the assigned seqs in order.
-pub(crate) async fn sequence_events(tx: &mut WriteTx, events: Vec<NewEvent>) -> Result<Vec<i64>> {
+pub(crate) async fn sequence_events(tx: &mut impl Exec, events: Vec<NewEvent>) -> Result<Vec<i64>> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
     let n = i64::try_from(events.len()).unwrap_or(i64::MAX);
-    let last: i64 = on_tx!(&mut tx.tx, |c| sqlx::query_scalar(
-        "UPDATE seq_counter SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq"
-    )
-    .bind(n)
-    .fetch_one(&mut *c)
-    .await)?;
+    let last: Vec<(i64,)> = tx
+        .rows(
+            "UPDATE seq_counter SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq",
+            &[Arg::Int(n)],
+            true,
+        )
+        .await?;
+    let Some(&(last,)) = last.first() else {
+        return Err(StoreError::Corrupt("seq_counter has no row".into()));
+    };
     let first = last - n + 1;
     let now = now_ms();
     let mut seqs = Vec::with_capacity(events.len());
     for (i, ev) in events.into_iter().enumerate() {
         let seq = first + i64::try_from(i).unwrap_or(i64::MAX);
         let bytes = (ev.encode)(seq, now);
-        on_tx!(&mut tx.tx, |c| sqlx::query(
+        tx.execute(
             "INSERT INTO repo_seq (seq, did, event_type, event, invalidated, sequenced_at) \
-             VALUES ($1, $2, $3, $4, FALSE, $5)"
+             VALUES ($1, $2, $3, $4, FALSE, $5)",
+            &[
+                Arg::Int(seq),
+                Arg::Text(&ev.did),
+                Arg::Text(&ev.event_type),
+                Arg::Blob(&bytes),
+                Arg::Int(now),
+            ],
+            true,
         )
-        .bind(seq)
-        .bind(&ev.did)
-        .bind(&ev.event_type)
-        .bind(bytes)
-        .bind(now)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .await?;
         seqs.push(seq);
     }
-    if let crate::db::Tx::Postgres(t) = &mut tx.tx {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(SEQ_NOTIFY_CHANNEL)
-            .bind(last.to_string())
-            .execute(&mut **t)
-            .await?;
+    if tx.backend() == Backend::Postgres {
+        let last_s = last.to_string();
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[Arg::Text(SEQ_NOTIFY_CHANNEL), Arg::Text(&last_s)],
+            true,
+        )
+        .await?;
     }
-    tx.last_seq = Some(last);
+    tx.note_seq(last);
     Ok(seqs)
 }
 
@@ -170,7 +179,7 @@ pub(crate) async fn read_last_seq(pool: &Pool) -> Result<i64> {
     .await)?)
 }
 
-fn publish_max(tx: &watch::Sender<i64>, seq: i64) {
+pub(crate) fn publish_max(tx: &watch::Sender<i64>, seq: i64) {
     tx.send_if_modified(|cur| {
         if seq > *cur {
             *cur = seq;
@@ -232,11 +241,16 @@ impl Sequencer<'_> {
     /// Events with `seq > cursor`, ascending, at most `limit`.
     pub async fn events_after(&self, cursor: i64, limit: u32) -> Result<Vec<SeqEvent>> {
         let sql = format!("SELECT {EVENT_COLS} FROM repo_seq WHERE seq > $1 ORDER BY seq LIMIT $2");
-        let rows: Vec<EventRow> = on_pool!(&self.store.inner.pool, |p| sqlx::query_as(&sql)
-            .bind(cursor)
-            .bind(i64::from(limit))
+        let args = [Arg::Int(cursor), Arg::Int(i64::from(limit))];
+        let rows: Vec<EventRow> = match &self.store.inner.inline {
+            Some(db) => db.query(&sql, &args)?,
+            None => on_pool!(&self.store.inner.pool, |p| bind_as(
+                sqlx::query_as(&sql),
+                &args
+            )
             .fetch_all(p)
-            .await)?;
+            .await)?,
+        };
         Ok(rows.into_iter().map(event_from_row).collect())
     }
 

@@ -21,7 +21,86 @@ both_backends!(
     sequencer_never_shows_gaps,
     small_pool_repo_writes_make_progress,
     close_returns_while_listening,
+    concurrent_commits_fail_alone,
 );
+
+/// Commits to many repositories at once (on SQLite they share group-commit
+/// transactions): each failing commit is rolled back alone, every other one
+/// is stored, and the sequence numbers of the stored ones are gap-free.
+async fn concurrent_commits_fail_alone(db: &TestDb) {
+    let s = &db.store;
+    let repos = 24;
+    for i in 0..repos {
+        make_account(s, &format!("did:plc:batch{i}")).await;
+    }
+    let start_seq = s.sequencer().current_seq().await.unwrap();
+    let mut tasks = Vec::new();
+    for round in 0..3 {
+        for i in 0..repos {
+            let s = s.clone();
+            let did = format!("did:plc:batch{i}");
+            // Every fifth repository's second commit names a blob that was
+            // never uploaded.
+            let fail = round == 1 && i % 5 == 0;
+            tasks.push(tokio::spawn(async move {
+                if !fail {
+                    let out = counter_commit(&s, &did).await.map(|(_, seq)| seq);
+                    return (did, fail, out);
+                }
+                let txn = s.repo().begin_write(&did).await.unwrap();
+                let current = txn.current().cloned().unwrap();
+                let (root, bytes) = common::block(format!("doomed|{did}"));
+                let mut data = RepoCommitData::new(root, rev(1000));
+                data.put_blocks = vec![(root, bytes)];
+                data.delete_blocks = vec![current.cid];
+                data.record_puts = vec![RecordPut {
+                    collection: "app.test.other".into(),
+                    rkey: "doomed".into(),
+                    cid: root,
+                    blobs: vec![common::block("never uploaded").0],
+                }];
+                data.events = vec![common::commit_event(&did, &rev(1000))];
+                (did, fail, txn.commit(data).await.map(|o| o.seqs[0]))
+            }));
+        }
+        // Let each round's commits queue up together.
+        let round_tasks: Vec<_> = tasks.drain(..).collect();
+        let mut seqs = Vec::new();
+        for t in round_tasks {
+            let (did, fail, out) = t.await.unwrap();
+            match (fail, out) {
+                (false, Ok(seq)) => seqs.push(seq),
+                (true, Err(StoreError::BlobNotFound(_))) => {
+                    assert!(s
+                        .repo()
+                        .get_record(&did, "app.test.other", "doomed")
+                        .await
+                        .unwrap()
+                        .is_none());
+                }
+                (fail, out) => panic!("{did} (failing: {fail}): unexpected {out:?}"),
+            }
+        }
+        seqs.sort_unstable();
+        let first = seqs[0];
+        assert_eq!(
+            seqs,
+            (first..first + seqs.len() as i64).collect::<Vec<_>>(),
+            "round {round}: sequence numbers with a gap"
+        );
+    }
+    // 3 rounds of 24, minus the 5 failures of round 1.
+    let stored = 3 * repos - 5;
+    assert_eq!(
+        s.sequencer().current_seq().await.unwrap(),
+        start_seq + stored as i64
+    );
+    for i in 0..repos {
+        let did = format!("did:plc:batch{i}");
+        let expect = if i % 5 == 0 { 2 } else { 3 };
+        assert_eq!(s.repo().record_count(&did).await.unwrap(), expect, "{did}");
+    }
+}
 
 /// `close` returns even though a second store on the database keeps its
 /// event listener (PostgreSQL LISTEN holds a pooled connection) running.

@@ -1,0 +1,218 @@
+//! SQLite on the calling thread, for the hot paths.
+//!
+//! sqlx runs every SQLite connection on a worker thread of its own: each
+//! statement, and each row of a result, is a hand-off between that thread
+//! and the task's, two context switches apiece. On a small virtual machine
+//! those switches cost more than the queries (a `createRecord` made about 70
+//! of them). The hot paths (record reads, account lookups, the repo root and
+//! blocks a write starts from, and repository commits, see `committer`)
+//! therefore run their SQL through this module instead: `rusqlite` on the
+//! same SQLite library sqlx links, on the thread that asks, with each
+//! connection's prepared statements cached. The SQL text is the same one the
+//! sqlx path runs (`$N` placeholders bind by name here, so `$4` before `$3`
+//! is fine).
+//!
+//! A read of pages in SQLite's or the kernel's cache takes microseconds, so
+//! running it on a tokio worker is cheaper than any hand-off (the reference
+//! PDS runs all of its SQLite synchronously on its one thread). Writes that
+//! wait for the disk go to the committer's own thread instead.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Row, Statement};
+
+use crate::error::Result;
+
+/// Idle connections kept for reuse; more are opened when needed and closed
+/// when returned to a full pool.
+const MAX_IDLE: usize = 16;
+/// Prepared statements cached per connection.
+const STATEMENT_CACHE: usize = 64;
+
+/// One bound value (the SQL text's `$1`, `$2`, ... in order).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Arg<'a> {
+    Text(&'a str),
+    Int(i64),
+    Blob(&'a [u8]),
+}
+
+/// Connection settings shared by readers and the committer.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) path: PathBuf,
+    pub(crate) busy_timeout: Duration,
+    pub(crate) synchronous_full: bool,
+}
+
+impl Settings {
+    /// Opens a connection to the database sqlx created and migrated.
+    pub(crate) fn connect(&self) -> rusqlite::Result<Connection> {
+        let c = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        c.busy_timeout(self.busy_timeout)?;
+        c.pragma_update(None, "foreign_keys", true)?;
+        c.pragma_update(
+            None,
+            "synchronous",
+            if self.synchronous_full {
+                "FULL"
+            } else {
+                "NORMAL"
+            },
+        )?;
+        c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(c)
+    }
+}
+
+/// A pool of SQLite connections used on the calling thread.
+#[derive(Debug)]
+pub(crate) struct Inline {
+    settings: Settings,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Inline {
+    /// Opens the first connection (so a bad path fails at start-up).
+    pub(crate) fn open(settings: Settings) -> Result<Inline> {
+        let first = settings.connect()?;
+        Ok(Inline {
+            settings,
+            idle: Mutex::new(vec![first]),
+        })
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Vec<Connection>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on a pooled connection.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R> {
+        let conn = self.idle().pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => self.settings.connect()?,
+        };
+        let out = f(&conn);
+        // A connection left inside a transaction (a failed `f`) is closed,
+        // which rolls it back, rather than reused.
+        if conn.is_autocommit() {
+            let mut idle = self.idle();
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+            }
+        }
+        Ok(out?)
+    }
+
+    /// Every row of `sql`.
+    pub(crate) fn query<T>(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<T>>
+    where
+        T: for<'r> TryFrom<&'r Row<'r>, Error = rusqlite::Error>,
+    {
+        self.with(|c| query(c, sql, args))
+    }
+
+    /// The first row of `sql`, if any.
+    pub(crate) fn query_opt<T>(&self, sql: &str, args: &[Arg<'_>]) -> Result<Option<T>>
+    where
+        T: for<'r> TryFrom<&'r Row<'r>, Error = rusqlite::Error>,
+    {
+        self.with(|c| query_opt(c, sql, args))
+    }
+}
+
+/// Binds `args` to `$1`, `$2`, ... of `stmt`.
+pub(crate) fn bind(stmt: &mut Statement<'_>, args: &[Arg<'_>]) -> rusqlite::Result<()> {
+    for (i, arg) in args.iter().enumerate() {
+        let name = format!("${}", i + 1);
+        let Some(index) = stmt.parameter_index(&name)? else {
+            return Err(rusqlite::Error::InvalidParameterName(name));
+        };
+        match *arg {
+            Arg::Text(s) => stmt.raw_bind_parameter(index, s)?,
+            Arg::Int(n) => stmt.raw_bind_parameter(index, n)?,
+            Arg::Blob(b) => stmt.raw_bind_parameter(index, b)?,
+        }
+    }
+    Ok(())
+}
+
+/// Every row of `sql` on `c` (statement cached).
+pub(crate) fn query<T>(c: &Connection, sql: &str, args: &[Arg<'_>]) -> rusqlite::Result<Vec<T>>
+where
+    T: for<'r> TryFrom<&'r Row<'r>, Error = rusqlite::Error>,
+{
+    query_with(c, sql, args, true)
+}
+
+/// Every row of `sql` on `c`; `cache`: keep the statement prepared.
+pub(crate) fn query_with<T>(
+    c: &Connection,
+    sql: &str,
+    args: &[Arg<'_>],
+    cache: bool,
+) -> rusqlite::Result<Vec<T>>
+where
+    T: for<'r> TryFrom<&'r Row<'r>, Error = rusqlite::Error>,
+{
+    fn collect<T>(stmt: &mut Statement<'_>, args: &[Arg<'_>]) -> rusqlite::Result<Vec<T>>
+    where
+        T: for<'r> TryFrom<&'r Row<'r>, Error = rusqlite::Error>,
+    {
+        bind(stmt, args)?;
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(T::try_from(row)?);
+        }
+        Ok(out)
+    }
+    if cache {
+        collect(&mut *c.prepare_cached(sql)?, args)
+    } else {
+        collect(&mut c.prepare(sql)?, args)
+    }
+}
+
+/// The first row of `sql` on `c`, if any.
+pub(crate) fn query_opt<T>(
+    c: &Connection,
+    sql: &str,
+    args: &[Arg<'_>],
+) -> rusqlite::Result<Option<T>>
+where
+    T: for<'r> TryFrom<&'r Row<'r>, Error = rusqlite::Error>,
+{
+    let mut stmt = c.prepare_cached(sql)?;
+    bind(&mut stmt, args)?;
+    let mut rows = stmt.raw_query();
+    match rows.next()? {
+        Some(row) => Ok(Some(T::try_from(row)?)),
+        None => Ok(None),
+    }
+}
+
+/// Runs a statement that returns no rows; the number of rows changed.
+pub(crate) fn execute(
+    c: &Connection,
+    sql: &str,
+    args: &[Arg<'_>],
+    cache: bool,
+) -> rusqlite::Result<u64> {
+    let n = if cache {
+        let mut stmt = c.prepare_cached(sql)?;
+        bind(&mut stmt, args)?;
+        stmt.raw_execute()?
+    } else {
+        let mut stmt = c.prepare(sql)?;
+        bind(&mut stmt, args)?;
+        stmt.raw_execute()?
+    };
+    Ok(u64::try_from(n).unwrap_or(u64::MAX))
+}
