@@ -64,7 +64,7 @@ async fn concurrent_commits_fail_alone(db: &TestDb) {
             }));
         }
         // Let each round's commits queue up together.
-        let round_tasks: Vec<_> = tasks.drain(..).collect();
+        let round_tasks = std::mem::take(&mut tasks);
         let mut seqs = Vec::new();
         for t in round_tasks {
             let (did, fail, out) = t.await.unwrap();
