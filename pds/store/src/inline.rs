@@ -91,22 +91,33 @@ impl Inline {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `f` on a pooled connection.
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R> {
+    /// A connection for the caller's own use; give it back with
+    /// [`Inline::give_back`] (or drop it to close it).
+    pub(crate) fn take(&self) -> Result<Connection> {
         let conn = self.idle().pop();
-        let conn = match conn {
+        Ok(match conn {
             Some(c) => c,
             None => self.settings.connect()?,
-        };
-        let out = f(&conn);
-        // A connection left inside a transaction (a failed `f`) is closed,
-        // which rolls it back, rather than reused.
+        })
+    }
+
+    /// Returns a connection taken with [`Inline::take`] to the pool. One
+    /// left inside a transaction is closed, which rolls it back, rather
+    /// than reused.
+    pub(crate) fn give_back(&self, conn: Connection) {
         if conn.is_autocommit() {
             let mut idle = self.idle();
             if idle.len() < MAX_IDLE {
                 idle.push(conn);
             }
         }
+    }
+
+    /// Runs `f` on a pooled connection.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R> {
+        let conn = self.take()?;
+        let out = f(&conn);
+        self.give_back(conn);
         Ok(out?)
     }
 

@@ -348,7 +348,7 @@ async fn check_root(
 }
 
 /// `did` then `items`, as arguments.
-fn did_and<'a>(did: &'a str, items: &'a [String]) -> Vec<Arg<'a>> {
+pub(crate) fn did_and<'a>(did: &'a str, items: &'a [String]) -> Vec<Arg<'a>> {
     std::iter::once(did)
         .chain(items.iter().map(String::as_str))
         .map(Arg::Text)
@@ -822,10 +822,7 @@ impl Repos<'_> {
                 "SELECT cid, content FROM repo_block WHERE did = $1 AND cid IN ({})",
                 placeholders(2, chunk.len())
             );
-            let args: Vec<Arg<'_>> = std::iter::once(did)
-                .chain(chunk.iter().map(String::as_str))
-                .map(Arg::Text)
-                .collect();
+            let args = did_and(did, chunk);
             let rows: Vec<(String, Vec<u8>)> = match self.inline() {
                 Some(db) => db.query(&sql, &args)?,
                 None => on_pool!(self.pool(), |p| bind_as(sqlx::query_as(&sql), &args)

@@ -7,7 +7,9 @@
 //! repository in memory nor to retry when a commit deletes blocks it has
 //! not sent yet.
 //!
-//! * SQLite (WAL mode): a deferred `BEGIN`; the first read (the root) fixes
+//! * SQLite (WAL mode): a deferred `BEGIN` on one of the store's
+//!   calling-thread connections (`inline`: a page of blocks is one call,
+//!   not a thread hand-off per block); the first read (the root) fixes
 //!   the snapshot, and later commits by other connections are invisible to
 //!   it. Writers are not blocked; the WAL cannot be checkpointed past the
 //!   snapshot until it ends.
@@ -21,13 +23,64 @@
 use cid::Cid;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::db::{cid_to_string, on_tx, parse_cid, placeholders, Pool, Tx};
+use crate::db::{bind_as, cid_to_string, parse_cid, placeholders, Pool, Tx};
 use crate::error::{Result, StoreError};
-use crate::repo::{keep_prepared, BlockMap, RepoRoot, Repos, IN_CHUNK};
+use crate::inline::{self, Arg};
+use crate::repo::{did_and, keep_prepared, BlockMap, RepoRoot, Repos, IN_CHUNK};
+use crate::Store;
+
+/// The read transaction of a snapshot.
+enum SnapshotTx {
+    /// PostgreSQL, through sqlx.
+    Sqlx(Tx),
+    /// SQLite on the calling thread; the connection goes back to the pool
+    /// (rolled back) when the snapshot is dropped.
+    Inline {
+        conn: Option<rusqlite::Connection>,
+        store: Store,
+    },
+}
+
+impl SnapshotTx {
+    async fn rows<T: crate::exec::RowType>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        cache: bool,
+    ) -> Result<Vec<T>> {
+        match self {
+            SnapshotTx::Sqlx(tx) => Ok(crate::db::on_tx!(tx, |c| bind_as(
+                sqlx::query_as(sql),
+                args
+            )
+            .persistent(cache)
+            .fetch_all(&mut *c)
+            .await)?),
+            SnapshotTx::Inline { conn, .. } => {
+                let c = conn
+                    .as_ref()
+                    .ok_or_else(|| StoreError::Config("snapshot connection gone".into()))?;
+                Ok(inline::query_with(c, sql, args, cache)?)
+            }
+        }
+    }
+}
+
+impl Drop for SnapshotTx {
+    fn drop(&mut self) {
+        if let SnapshotTx::Inline { conn, store } = self {
+            if let (Some(c), Some(pool)) = (conn.take(), &store.inner.inline) {
+                if c.execute_batch("ROLLBACK").is_ok() {
+                    pool.give_back(c);
+                }
+            }
+        }
+    }
+}
 
 /// A consistent, read-only view of one repository (see the module docs).
 pub struct RepoSnapshot {
-    tx: Tx,
+    tx: SnapshotTx,
     root: RepoRoot,
     _slot: OwnedSemaphorePermit,
 }
@@ -52,20 +105,29 @@ impl Repos<'_> {
             .acquire_owned()
             .await
             .map_err(|_| StoreError::Config("snapshot slots closed".into()))?;
-        let mut tx = match &self.store.inner.pool {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
-            Pool::Postgres(p) => Tx::Postgres(
+        let mut tx = match (&self.store.inner.pool, &self.store.inner.inline) {
+            (Pool::Sqlite(_), Some(pool)) => {
+                let c = pool.take()?;
+                c.execute_batch("BEGIN")?;
+                SnapshotTx::Inline {
+                    conn: Some(c),
+                    store: self.store.clone(),
+                }
+            }
+            (Pool::Sqlite(p), None) => SnapshotTx::Sqlx(Tx::Sqlite(p.begin().await?)),
+            (Pool::Postgres(p), _) => SnapshotTx::Sqlx(Tx::Postgres(
                 p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?,
-            ),
+            )),
         };
-        let row: Option<(String, String, i64)> = on_tx!(&mut tx, |c| sqlx::query_as(
-            "SELECT cid, rev, indexed_at FROM repo_root WHERE did = $1"
-        )
-        .bind(did)
-        .fetch_optional(&mut *c)
-        .await)?;
-        let Some((cid, rev, indexed_at)) = row else {
+        let rows: Vec<(String, String, i64)> = tx
+            .rows(
+                "SELECT cid, rev, indexed_at FROM repo_root WHERE did = $1",
+                &[Arg::Text(did)],
+                true,
+            )
+            .await?;
+        let Some((cid, rev, indexed_at)) = rows.into_iter().next() else {
             return Ok(None);
         };
         Ok(Some(RepoSnapshot {
@@ -105,16 +167,13 @@ impl RepoSnapshot {
             "SELECT cid, content FROM repo_block \
              WHERE did = $1 AND cid > $2 ORDER BY cid LIMIT $3"
         };
-        let rows: Vec<(String, Vec<u8>)> = on_tx!(&mut self.tx, |c| {
-            let mut q = sqlx::query_as(sql)
-                .bind(did)
-                .bind(&after_s)
-                .bind(i64::from(limit));
-            if let Some(since) = since_rev {
-                q = q.bind(since);
-            }
-            q.fetch_all(&mut *c).await
-        })?;
+        let mut args = vec![
+            Arg::Text(did),
+            Arg::Text(&after_s),
+            Arg::Int(i64::from(limit)),
+        ];
+        args.extend(since_rev.map(Arg::Text));
+        let rows: Vec<(String, Vec<u8>)> = self.tx.rows(sql, &args, true).await?;
         rows.into_iter()
             .map(|(c, b)| Ok((parse_cid(&c)?, b)))
             .collect()
@@ -132,13 +191,8 @@ impl RepoSnapshot {
                 placeholders(2, chunk.len())
             );
             let keep = keep_prepared(chunk.len(), IN_CHUNK);
-            let rows: Vec<(String, Vec<u8>)> = on_tx!(&mut self.tx, |c| {
-                let mut q = sqlx::query_as(&sql).persistent(keep).bind(did);
-                for cid in chunk {
-                    q = q.bind(cid);
-                }
-                q.fetch_all(&mut *c).await
-            })?;
+            let rows: Vec<(String, Vec<u8>)> =
+                self.tx.rows(&sql, &did_and(did, chunk), keep).await?;
             for (cid, bytes) in rows {
                 out.blocks.insert(parse_cid(&cid)?, bytes);
             }

@@ -159,15 +159,17 @@ pub(crate) fn random_key() -> String {
     raw.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Streams `reader` into a new file at `path` in 64 KiB chunks, computing
-/// the CID and size on the way and syncing the file. On any error (including
-/// exceeding `max_size`) the file is removed.
+/// Streams `reader` into a new file at `path`, computing the CID and size on
+/// the way and syncing the file. Writes go to the file 256 KiB at a time
+/// (each write of a tokio file is a hand-off to the blocking pool). On any
+/// error (including exceeding `max_size`) the file is removed.
 pub(crate) async fn spool_to_file(
     reader: &mut (dyn AsyncRead + Unpin + Send),
     path: &std::path::Path,
     max_size: Option<u64>,
 ) -> Result<(Cid, u64)> {
-    let mut file = tokio::fs::File::create(path).await?;
+    let mut file =
+        tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::create(path).await?);
     let mut hasher = CidHasher::default();
     let mut buf = vec![0u8; 64 * 1024];
     let result: Result<()> = async {
@@ -186,7 +188,7 @@ pub(crate) async fn spool_to_file(
             file.write_all(chunk).await?;
         }
         file.flush().await?;
-        file.sync_all().await?;
+        file.get_ref().sync_all().await?;
         Ok(())
     }
     .await;
