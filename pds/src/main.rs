@@ -13,6 +13,37 @@ use clap::{Parser, Subcommand};
 use pds::{Config, Server};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc for Rust's allocations: a request makes many small, short-lived
+/// ones (decoded records, strings, response buffers), where glibc's malloc
+/// spent a fifth of `listRecords` (consolidating its fast bins). C code
+/// (SQLite) still uses glibc's, with the threshold below.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `mi_option_arena_eager_commit` and `mi_option_purge_delay` of mimalloc
+/// v3's `mi_option_t` (`mimalloc.h`; libmimalloc-sys names only some).
+const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps mimalloc's resident memory close to what is in use: commit arena
+/// memory as it is used, and return freed pages at once rather than after
+/// 10 ms (measured idle RSS 46 MB with the defaults, 25 MB with these, at
+/// the same throughput). It must run before the first allocation creates
+/// mimalloc's first arena, so it runs as an ELF constructor, before `main`
+/// and the Rust runtime's own set-up.
+extern "C" fn tune_mimalloc() {
+    // SAFETY: sets two allocator options by their documented ids.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static TUNE_MIMALLOC: extern "C" fn() = tune_mimalloc;
+
 #[derive(Parser)]
 #[command(name = "pds", version, about = "atproto Personal Data Server")]
 struct Cli {
@@ -54,6 +85,8 @@ fn fix_mmap_threshold() {
 fn fix_mmap_threshold() {}
 
 fn main() -> ExitCode {
+    #[cfg(not(target_os = "linux"))]
+    tune_mimalloc();
     fix_mmap_threshold();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
