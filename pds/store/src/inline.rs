@@ -28,6 +28,10 @@ use crate::error::Result;
 /// Idle connections kept for reuse; more are opened when needed and closed
 /// when returned to a full pool.
 const MAX_IDLE: usize = 16;
+/// Bytes of the database file each connection maps.
+const MMAP_SIZE: i64 = 1 << 30;
+/// Bytes the WAL file is truncated to after a checkpoint.
+const JOURNAL_SIZE_LIMIT: i64 = 64 << 20;
 /// Prepared statements cached per connection.
 const STATEMENT_CACHE: usize = 64;
 
@@ -65,6 +69,11 @@ impl Settings {
                 "NORMAL"
             },
         )?;
+        // Pages of the database file are read through a memory map (no
+        // read call and copy per page), and a checkpointed WAL is cut back
+        // to 64 MiB instead of keeping the size of its busiest moment.
+        c.pragma_update(None, "mmap_size", MMAP_SIZE)?;
+        c.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
         c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(c)
     }
