@@ -35,6 +35,11 @@ pub struct FirehoseConfig {
     pub close_timeout: Duration,
     /// Bytes tungstenite buffers before writing to the socket.
     pub write_buffer_size: usize,
+    /// Bytes tungstenite reads from the socket at a time. Small: subscribers
+    /// send next to nothing, and tungstenite zeroes this much buffer each
+    /// time the connection checks for input (with its 128 KiB default that
+    /// was a fifth of the server's CPU under a busy firehose).
+    pub read_buffer_size: usize,
     /// Largest message accepted from a subscriber (they should send none).
     pub max_incoming_message: usize,
     /// A pause after each replay read before its events are queued: zero in
@@ -58,6 +63,7 @@ impl Default for FirehoseConfig {
             ping_interval: Some(Duration::from_secs(30)),
             close_timeout: Duration::from_secs(5),
             write_buffer_size: 128 << 10,
+            read_buffer_size: 4 << 10,
             max_incoming_message: 64 << 10,
             replay_read_delay: Duration::ZERO,
         }
@@ -73,6 +79,7 @@ impl FirehoseConfig {
         self.max_queued_bytes = self.max_queued_bytes.max(1);
         self.replay_batch = self.replay_batch.max(1);
         self.broadcast_batch = self.broadcast_batch.max(1);
+        self.read_buffer_size = self.read_buffer_size.max(1);
         if self.poll_interval.is_zero() {
             self.poll_interval = Duration::from_millis(1);
         }

@@ -299,6 +299,7 @@ impl Firehose {
         let config = &self.inner.config;
         let ws = ws
             .write_buffer_size(config.write_buffer_size)
+            .read_buffer_size(config.read_buffer_size)
             .max_message_size(config.max_incoming_message)
             .max_frame_size(config.max_incoming_message);
         let firehose = self.clone();
