@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use cid::Cid;
 
-use crate::db::{bind_as, now_ms, on_pool, on_tx, Pool};
+use crate::db::{now_ms, on_pool, on_tx, Pool};
 use crate::error::{unique_violation, Result, StoreError};
 use crate::inline::Arg;
 use crate::repo::{apply_commit, delete_repo_data, CommitOutcome, RepoCommitData};
@@ -335,14 +335,8 @@ impl Accounts<'_> {
 
     async fn get_where(&self, column: &str, value: &str) -> Result<Option<Account>> {
         let sql = format!("SELECT {ACCOUNT_COLS} FROM account WHERE {column} = $1");
-        let args = [Arg::Text(value)];
-        let row: Option<AccountRow> = match &self.store.inner.inline {
-            Some(db) => db.query_opt(&sql, &args)?,
-            None => on_pool!(self.pool(), |p| bind_as(sqlx::query_as(&sql), &args)
-                .fetch_optional(p)
-                .await)?,
-        };
-        row.map(account_from_row).transpose()
+        let rows: Vec<AccountRow> = self.store.rows(&sql, &[Arg::Text(value)], true).await?;
+        rows.into_iter().next().map(account_from_row).transpose()
     }
 
     /// By DID.

@@ -10,7 +10,7 @@ use std::task::{Context, Poll, Waker};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
-use crate::db::{bind_as, on_tx, Backend, WriteTx};
+use crate::db::{bind_as, on_pool, on_tx, Backend, Tx, WriteTx};
 use crate::error::{Result, StoreError};
 use crate::inline::{self, Arg};
 
@@ -81,17 +81,48 @@ impl Exec for WriteTx {
         args: &[Arg<'_>],
         cache: bool,
     ) -> Result<Vec<T>> {
-        Ok(on_tx!(&mut self.tx, |c| bind_as(
-            sqlx::query_as(sql),
-            args
-        )
-        .persistent(cache)
-        .fetch_all(&mut *c)
-        .await)?)
+        self.tx.rows(sql, args, cache).await
     }
 
     fn note_seq(&mut self, seq: i64) {
         self.last_seq = Some(self.last_seq.map_or(seq, |s| s.max(seq)));
+    }
+}
+
+impl Tx {
+    /// Every row of a query inside this transaction.
+    pub(crate) async fn rows<T: RowType>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        cache: bool,
+    ) -> Result<Vec<T>> {
+        Ok(on_tx!(self, |c| bind_as(sqlx::query_as(sql), args)
+            .persistent(cache)
+            .fetch_all(&mut *c)
+            .await)?)
+    }
+}
+
+impl crate::Store {
+    /// Every row of a query outside any transaction: on SQLite through the
+    /// calling-thread connections (`inline`), otherwise through the pool.
+    pub(crate) async fn rows<T: RowType>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        cache: bool,
+    ) -> Result<Vec<T>> {
+        if let Some(db) = &self.inner.inline {
+            return db.with(|c| inline::query_with(c, sql, args, cache));
+        }
+        Ok(on_pool!(&self.inner.pool, |p| bind_as(
+            sqlx::query_as(sql),
+            args
+        )
+        .persistent(cache)
+        .fetch_all(p)
+        .await)?)
     }
 }
 

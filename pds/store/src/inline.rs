@@ -127,22 +127,6 @@ impl Inline {
         self.give_back(conn);
         Ok(out?)
     }
-
-    /// Every row of `sql`.
-    pub(crate) fn query<T>(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<T>>
-    where
-        T: for<'r> TryFrom<&'r Row<'r>, Error = rusqlite::Error>,
-    {
-        self.with(|c| query(c, sql, args))
-    }
-
-    /// The first row of `sql`, if any.
-    pub(crate) fn query_opt<T>(&self, sql: &str, args: &[Arg<'_>]) -> Result<Option<T>>
-    where
-        T: for<'r> TryFrom<&'r Row<'r>, Error = rusqlite::Error>,
-    {
-        self.with(|c| query_opt(c, sql, args))
-    }
 }
 
 /// Binds `args` to `$1`, `$2`, ... of `stmt`.
@@ -159,14 +143,6 @@ pub(crate) fn bind(stmt: &mut Statement<'_>, args: &[Arg<'_>]) -> rusqlite::Resu
         }
     }
     Ok(())
-}
-
-/// Every row of `sql` on `c` (statement cached).
-pub(crate) fn query<T>(c: &Connection, sql: &str, args: &[Arg<'_>]) -> rusqlite::Result<Vec<T>>
-where
-    T: for<'r> TryFrom<&'r Row<'r>, Error = rusqlite::Error>,
-{
-    query_with(c, sql, args, true)
 }
 
 /// Every row of `sql` on `c`; `cache`: keep the statement prepared.
@@ -195,24 +171,6 @@ where
         collect(&mut *c.prepare_cached(sql)?, args)
     } else {
         collect(&mut c.prepare(sql)?, args)
-    }
-}
-
-/// The first row of `sql` on `c`, if any.
-pub(crate) fn query_opt<T>(
-    c: &Connection,
-    sql: &str,
-    args: &[Arg<'_>],
-) -> rusqlite::Result<Option<T>>
-where
-    T: for<'r> TryFrom<&'r Row<'r>, Error = rusqlite::Error>,
-{
-    let mut stmt = c.prepare_cached(sql)?;
-    bind(&mut stmt, args)?;
-    let mut rows = stmt.raw_query();
-    match rows.next()? {
-        Some(row) => Ok(Some(T::try_from(row)?)),
-        None => Ok(None),
     }
 }
 

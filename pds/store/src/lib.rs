@@ -298,14 +298,7 @@ impl Store {
         let last = tx.last_seq;
         tx.tx.commit().await?;
         if let Some(seq) = last {
-            self.inner.seq_watch.send_if_modified(|cur| {
-                if seq > *cur {
-                    *cur = seq;
-                    true
-                } else {
-                    false
-                }
-            });
+            sequencer::publish_max(&self.inner.seq_watch, seq);
         }
         Ok(())
     }

@@ -32,12 +32,12 @@ use sqlx::{Postgres, Transaction};
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit};
 
 use crate::db::{
-    bind_as, cid_to_string, now_ms, on_pool, on_tx, parse_cid, placeholders, u64_from_i64,
-    value_rows, Backend, Pool, Tx, WriteTx,
+    cid_to_string, now_ms, on_pool, on_tx, parse_cid, placeholders, u64_from_i64, value_rows,
+    Backend, Pool, Tx, WriteTx,
 };
 use crate::error::{Result, StoreError};
 use crate::exec::Exec;
-use crate::inline::{Arg, Inline};
+use crate::inline::Arg;
 use crate::sequencer::{sequence_events, NewEvent};
 use crate::Store;
 
@@ -474,6 +474,18 @@ async fn collect_record_blocks(
     delete_blocks(tx, did, &doomed).await
 }
 
+/// Deletes the blob references of the record at `uri`; the blobs it named.
+async fn drop_blob_refs(tx: &mut impl Exec, did: &str, uri: &str) -> Result<Vec<String>> {
+    let gone: Vec<(String,)> = tx
+        .rows(
+            "DELETE FROM record_blob WHERE did = $1 AND record_uri = $2 RETURNING blob_cid",
+            &[Arg::Text(did), Arg::Text(uri)],
+            true,
+        )
+        .await?;
+    Ok(gone.into_iter().map(|r| r.0).collect())
+}
+
 /// The body of every repo commit (also used by account creation), through
 /// a sqlx transaction or on the SQLite committer's connection.
 pub(crate) async fn apply_commit(
@@ -543,14 +555,7 @@ pub(crate) async fn apply_commit(
             .await?;
         replaced_records.extend(old.into_iter().map(|r| r.0));
         let uri = record_uri(did, &del.collection, &del.rkey);
-        let gone: Vec<(String,)> = tx
-            .rows(
-                "DELETE FROM record_blob WHERE did = $1 AND record_uri = $2 RETURNING blob_cid",
-                &[Arg::Text(did), Arg::Text(&uri)],
-                true,
-            )
-            .await?;
-        touched_blobs.extend(gone.into_iter().map(|r| r.0));
+        touched_blobs.extend(drop_blob_refs(tx, did, &uri).await?);
     }
     let lock_blob_sql = match backend {
         Backend::Postgres => "SELECT size FROM blob WHERE did = $1 AND cid = $2 FOR SHARE",
@@ -575,14 +580,7 @@ pub(crate) async fn apply_commit(
         )
         .await?;
         let uri = record_uri(did, &put.collection, &put.rkey);
-        let gone: Vec<(String,)> = tx
-            .rows(
-                "DELETE FROM record_blob WHERE did = $1 AND record_uri = $2 RETURNING blob_cid",
-                &[Arg::Text(did), Arg::Text(&uri)],
-                true,
-            )
-            .await?;
-        touched_blobs.extend(gone.into_iter().map(|r| r.0));
+        touched_blobs.extend(drop_blob_refs(tx, did, &uri).await?);
         for blob in &put.blobs {
             let blob_s = cid_to_string(blob);
             if data.require_blobs {
@@ -717,10 +715,6 @@ impl Repos<'_> {
         &self.store.inner.pool
     }
 
-    fn inline(&self) -> Option<&Inline> {
-        self.store.inner.inline.as_ref()
-    }
-
     /// Takes the repo's write lock (see the module docs) and reads its root.
     pub async fn begin_write(&self, did: &str) -> Result<RepoWriteTxn> {
         let locks = &self.store.inner.repo_locks;
@@ -750,18 +744,16 @@ impl Repos<'_> {
                 .await?;
                 (row, Some(t))
             }
-            Pool::Sqlite(p) => {
-                const SQL: &str = "SELECT cid, rev, indexed_at FROM repo_root WHERE did = $1";
-                let args = [Arg::Text(did)];
-                let row: Option<(String, String, i64)> = match self.inline() {
-                    Some(db) => db.query_opt(SQL, &args)?,
-                    None => {
-                        bind_as(sqlx::query_as(SQL), &args)
-                            .fetch_optional(p)
-                            .await?
-                    }
-                };
-                (row, None)
+            Pool::Sqlite(_) => {
+                let rows: Vec<(String, String, i64)> = self
+                    .store
+                    .rows(
+                        "SELECT cid, rev, indexed_at FROM repo_root WHERE did = $1",
+                        &[Arg::Text(did)],
+                        true,
+                    )
+                    .await?;
+                (rows.into_iter().next(), None)
             }
         };
         let current = match current {
@@ -823,13 +815,10 @@ impl Repos<'_> {
                 placeholders(2, chunk.len())
             );
             let args = did_and(did, chunk);
-            let rows: Vec<(String, Vec<u8>)> = match self.inline() {
-                Some(db) => db.query(&sql, &args)?,
-                None => on_pool!(self.pool(), |p| bind_as(sqlx::query_as(&sql), &args)
-                    .persistent(keep_prepared(chunk.len(), IN_CHUNK))
-                    .fetch_all(p)
-                    .await)?,
-            };
+            let rows: Vec<(String, Vec<u8>)> = self
+                .store
+                .rows(&sql, &args, keep_prepared(chunk.len(), IN_CHUNK))
+                .await?;
             for (cid, bytes) in rows {
                 out.blocks.insert(parse_cid(&cid)?, bytes);
             }
@@ -929,13 +918,11 @@ impl Repos<'_> {
              FROM record r LEFT JOIN repo_block b ON b.did = r.did AND b.cid = r.cid \
              WHERE r.did = $1 AND r.collection = $2 AND r.rkey = $3";
         let args = [Arg::Text(did), Arg::Text(collection), Arg::Text(rkey)];
-        let row: Option<RecordValueRow> = match self.inline() {
-            Some(db) => db.query_opt(SQL, &args)?,
-            None => on_pool!(self.pool(), |p| bind_as(sqlx::query_as(SQL), &args)
-                .fetch_optional(p)
-                .await)?,
-        };
-        row.map(record_value_from_row).transpose()
+        let rows: Vec<RecordValueRow> = self.store.rows(SQL, &args, true).await?;
+        rows.into_iter()
+            .next()
+            .map(record_value_from_row)
+            .transpose()
     }
 
     /// Records of a collection by rkey: descending by default (newest TIDs
@@ -987,12 +974,7 @@ impl Repos<'_> {
             Arg::Int(i64::from(limit)),
         ];
         args.extend(cursor.map(Arg::Text));
-        let rows: Vec<RecordValueRow> = match self.inline() {
-            Some(db) => db.query(&sql, &args)?,
-            None => on_pool!(self.pool(), |p| bind_as(sqlx::query_as(&sql), &args)
-                .fetch_all(p)
-                .await)?,
-        };
+        let rows: Vec<RecordValueRow> = self.store.rows(&sql, &args, true).await?;
         rows.into_iter().map(record_value_from_row).collect()
     }
 

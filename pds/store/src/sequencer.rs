@@ -41,7 +41,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::db::{bind_as, now_ms, on_pool, Backend, Pool};
+use crate::db::{now_ms, on_pool, Backend, Pool};
 use crate::error::{Result, StoreError};
 use crate::exec::Exec;
 use crate::inline::Arg;
@@ -242,15 +242,7 @@ impl Sequencer<'_> {
     pub async fn events_after(&self, cursor: i64, limit: u32) -> Result<Vec<SeqEvent>> {
         let sql = format!("SELECT {EVENT_COLS} FROM repo_seq WHERE seq > $1 ORDER BY seq LIMIT $2");
         let args = [Arg::Int(cursor), Arg::Int(i64::from(limit))];
-        let rows: Vec<EventRow> = match &self.store.inner.inline {
-            Some(db) => db.query(&sql, &args)?,
-            None => on_pool!(&self.store.inner.pool, |p| bind_as(
-                sqlx::query_as(&sql),
-                &args
-            )
-            .fetch_all(p)
-            .await)?,
-        };
+        let rows: Vec<EventRow> = self.store.rows(&sql, &args, true).await?;
         Ok(rows.into_iter().map(event_from_row).collect())
     }
 

@@ -23,7 +23,7 @@
 use cid::Cid;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::db::{bind_as, cid_to_string, parse_cid, placeholders, Pool, Tx};
+use crate::db::{cid_to_string, parse_cid, placeholders, Pool, Tx};
 use crate::error::{Result, StoreError};
 use crate::inline::{self, Arg};
 use crate::repo::{did_and, keep_prepared, BlockMap, RepoRoot, Repos, IN_CHUNK};
@@ -49,13 +49,7 @@ impl SnapshotTx {
         cache: bool,
     ) -> Result<Vec<T>> {
         match self {
-            SnapshotTx::Sqlx(tx) => Ok(crate::db::on_tx!(tx, |c| bind_as(
-                sqlx::query_as(sql),
-                args
-            )
-            .persistent(cache)
-            .fetch_all(&mut *c)
-            .await)?),
+            SnapshotTx::Sqlx(tx) => tx.rows(sql, args, cache).await,
             SnapshotTx::Inline { conn, .. } => {
                 let c = conn
                     .as_ref()
