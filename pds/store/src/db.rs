@@ -169,6 +169,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "record cid index",
         include_str!("../migrations/sqlite/0002_record_cid_index.sql"),
     ),
+    (
+        3,
+        "clustered records",
+        include_str!("../migrations/sqlite/0003_clustered_records.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -346,4 +351,80 @@ where
         };
     }
     q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::sqlite::SqliteConnectOptions;
+
+    /// A database made by an earlier release (migrations 1 and 2) keeps its
+    /// records and blocks when migration 3 rebuilds their tables clustered.
+    #[tokio::test]
+    async fn clustered_tables_keep_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SqliteConnectOptions::new()
+            .filename(dir.path().join("old.sqlite"))
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(opts).await.unwrap();
+        migrate_sqlite(&pool, &SQLITE_MIGRATIONS[..2])
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO repo_block (did, cid, rev, size, content) \
+             VALUES ('did:plc:a', 'bafyb', '3l', 3, x'a1a2a3'), ('did:plc:a', 'bafya', '3k', 1, x'00')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO record (did, collection, rkey, cid, rev, indexed_at, takedown_ref) \
+             VALUES ('did:plc:a', 'app.bsky.feed.post', '3kz', 'bafyb', '3l', 7, 'mod-1')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+
+        migrate_sqlite(&pool, SQLITE_MIGRATIONS).await.unwrap();
+
+        let blocks: Vec<(String, String, i64, Vec<u8>)> =
+            sqlx::query_as("SELECT cid, rev, size, content FROM repo_block ORDER BY cid")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            blocks,
+            [
+                ("bafya".into(), "3k".into(), 1, vec![0]),
+                ("bafyb".into(), "3l".into(), 3, vec![0xa1, 0xa2, 0xa3]),
+            ]
+        );
+        let record: (String, String, i64, Option<String>) = sqlx::query_as(
+            "SELECT rkey, cid, indexed_at, takedown_ref FROM record WHERE did = 'did:plc:a'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            record,
+            ("3kz".into(), "bafyb".into(), 7, Some("mod-1".into()))
+        );
+        // Clustered: no rowid left, and the secondary indexes are back.
+        for table in ["repo_block", "record"] {
+            let rowid = sqlx::query(&format!("SELECT rowid FROM {table}"))
+                .fetch_all(&pool)
+                .await;
+            assert!(rowid.is_err(), "{table} still has a rowid");
+        }
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' \
+             AND name IN ('repo_block_rev', 'record_did_cid') ORDER BY name",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(indexes, ["record_did_cid", "repo_block_rev"]);
+        // Running the migrations again changes nothing.
+        migrate_sqlite(&pool, SQLITE_MIGRATIONS).await.unwrap();
+    }
 }
