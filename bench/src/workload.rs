@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use atproto_data::Value;
 use futures_util::StreamExt;
 use serde_json::{json, Map, Value as Json};
 use tokio_tungstenite::tungstenite::Message;
@@ -60,7 +59,11 @@ pub struct RunArgs {
     /// Which parts of the workload to run (comma-separated: writes, reads,
     /// firehose, blobs, export); all by default. For profiling one part:
     /// the table of `bench/run` always runs everything. Reads need writes.
-    #[arg(long, value_delimiter = ',', default_value = "writes,reads,firehose,blobs,export")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "writes,reads,firehose,blobs,export"
+    )]
     phases: Vec<String>,
 }
 
@@ -616,42 +619,56 @@ struct Seen {
     error: Option<String>,
 }
 
-/// The seq and "did/rkey" of a `#commit` frame; `None` for other frames.
-fn decode_commit(frame: &[u8]) -> Result<Option<(i64, String)>, String> {
-    let (header, used) = atproto_data::decode_prefix(frame).map_err(|e| e.to_string())?;
-    let Value::Map(header) = header else {
-        return Err("frame header is not a map".into());
-    };
-    match header.get("t") {
-        Some(Value::String(t)) if t == "#commit" => {}
-        _ => return Ok(None),
+/// The seq of a `#commit` frame, with its "did/rkey" (of the first op) when
+/// `want_key`; `None` for other frames. Walks the frame with the item
+/// decoder, skipping what it does not need: a hundred subscribers decode
+/// every frame, and the driver shares the machine with the server.
+fn decode_commit(frame: &[u8], want_key: bool) -> Result<Option<(i64, String)>, String> {
+    let err = |e: atproto_data::DecodeError| e.to_string();
+    let mut d = atproto_data::cbor::Decoder::new(frame);
+    let mut commit = false;
+    for _ in 0..d.map_len().map_err(err)? {
+        if d.key().map_err(err)? == "t" {
+            commit = d.text().map_err(err)? == "#commit";
+        } else {
+            d.skip(MAX_DEPTH).map_err(err)?;
+        }
     }
-    let body = frame.get(used..).ok_or("frame has no body")?;
-    let Value::Map(body) = atproto_data::from_dag_cbor(body).map_err(|e| e.to_string())? else {
-        return Err("frame body is not a map".into());
-    };
-    let Some(Value::Integer(seq)) = body.get("seq") else {
-        return Err("commit without seq".into());
-    };
-    let Some(Value::String(repo)) = body.get("repo") else {
-        return Err("commit without repo".into());
-    };
-    let path = match body.get("ops") {
-        Some(Value::Array(ops)) => ops.iter().find_map(|op| match op {
-            Value::Map(op) => match op.get("path") {
-                Some(Value::String(p)) => Some(p.clone()),
-                _ => None,
-            },
-            _ => None,
-        }),
-        _ => None,
-    };
-    let rkey = path
-        .as_deref()
-        .and_then(|p| p.rsplit('/').next())
-        .unwrap_or_default();
-    Ok(Some((*seq, format!("{repo}/{rkey}"))))
+    if !commit {
+        return Ok(None);
+    }
+    let (mut seq, mut repo, mut path) = (None, None, None);
+    for _ in 0..d.map_len().map_err(err)? {
+        match d.key().map_err(err)? {
+            "seq" => seq = Some(d.int().map_err(err)?),
+            "repo" if want_key => repo = Some(d.text().map_err(err)?),
+            "ops" if want_key => {
+                for i in 0..d.array_len().map_err(err)? {
+                    for _ in 0..d.map_len().map_err(err)? {
+                        let key = d.key().map_err(err)?;
+                        if i == 0 && key == "path" {
+                            path = Some(d.text().map_err(err)?);
+                        } else {
+                            d.skip(MAX_DEPTH).map_err(err)?;
+                        }
+                    }
+                }
+            }
+            _ => d.skip(MAX_DEPTH).map_err(err)?,
+        }
+    }
+    d.finish().map_err(err)?;
+    let seq = seq.ok_or("commit without seq")?;
+    if !want_key {
+        return Ok(Some((seq, String::new())));
+    }
+    let repo = repo.ok_or("commit without repo")?;
+    let rkey = path.and_then(|p| p.rsplit('/').next()).unwrap_or_default();
+    Ok(Some((seq, format!("{repo}/{rkey}"))))
 }
+
+/// Deepest nesting the frame decoder accepts.
+const MAX_DEPTH: usize = 32;
 
 async fn subscriber(ws_url: String, index: usize, stop: Rc<std::cell::Cell<bool>>) -> Seen {
     let mut seen = Seen::default();
@@ -690,7 +707,7 @@ async fn subscriber(ws_url: String, index: usize, stop: Rc<std::cell::Cell<bool>
         };
         let received = Instant::now();
         if let Message::Binary(bytes) = msg {
-            match decode_commit(&bytes) {
+            match decode_commit(&bytes, index == 0) {
                 Ok(Some((seq, key))) => {
                     seen.events.push((seq, received));
                     if index == 0 {
@@ -1121,6 +1138,7 @@ async fn fill_repo(ctx: &Ctx, account: &Account, n: usize) -> Result<(), String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use atproto_data::Value;
 
     #[test]
     fn image_is_a_one_megabyte_jpeg_that_differs_per_n() {
@@ -1149,11 +1167,27 @@ mod tests {
             .into_iter()
             .collect(),
         );
+        let later_op = Value::Map(
+            [
+                ("action".to_owned(), Value::String("create".into())),
+                (
+                    "path".to_owned(),
+                    Value::String("app.bsky.feed.post/3xyz".into()),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        );
         let body = Value::Map(
             [
                 ("seq".to_owned(), Value::Integer(42)),
                 ("repo".to_owned(), Value::String("did:plc:x".into())),
-                ("ops".to_owned(), Value::Array(vec![op])),
+                ("ops".to_owned(), Value::Array(vec![op, later_op])),
+                ("blocks".to_owned(), Value::Bytes(vec![1, 2, 3])),
+                (
+                    "time".to_owned(),
+                    Value::String("2026-01-01T00:00:00Z".into()),
+                ),
             ]
             .into_iter()
             .collect(),
@@ -1161,9 +1195,11 @@ mod tests {
         let mut frame = atproto_data::to_dag_cbor(&header);
         frame.extend(atproto_data::to_dag_cbor(&body));
         assert_eq!(
-            decode_commit(&frame),
+            decode_commit(&frame, true),
             Ok(Some((42, "did:plc:x/3abc".to_owned())))
         );
+        assert_eq!(decode_commit(&frame, false), Ok(Some((42, String::new()))));
+        assert!(decode_commit(&frame[..frame.len() - 1], false).is_err());
         let info = Value::Map(
             [
                 ("op".to_owned(), Value::Integer(1)),
@@ -1174,7 +1210,7 @@ mod tests {
         );
         let mut frame = atproto_data::to_dag_cbor(&info);
         frame.extend(atproto_data::to_dag_cbor(&Value::Map(Default::default())));
-        assert_eq!(decode_commit(&frame), Ok(None));
-        assert!(decode_commit(&[0xFF]).is_err());
+        assert_eq!(decode_commit(&frame, true), Ok(None));
+        assert!(decode_commit(&[0xFF], true).is_err());
     }
 }
