@@ -40,6 +40,13 @@ pub struct FirehoseConfig {
     /// time the connection checks for input (with its 128 KiB default that
     /// was a fifth of the server's CPU under a busy firehose).
     pub read_buffer_size: usize,
+    /// After writing live frames to a subscriber, how long to let further
+    /// live events gather before the next write (zero: write each at once).
+    /// The first event after a quiet spell goes out at once; under load a
+    /// subscriber is woken and written to once per interval with everything
+    /// that arrived, not once per event, which saves a wake-up and a
+    /// `send` per event and subscriber for at most this much delay.
+    pub live_coalesce: Duration,
     /// Largest message accepted from a subscriber (they should send none).
     pub max_incoming_message: usize,
     /// A pause after each replay read before its events are queued: zero in
@@ -64,6 +71,7 @@ impl Default for FirehoseConfig {
             close_timeout: Duration::from_secs(5),
             write_buffer_size: 128 << 10,
             read_buffer_size: 4 << 10,
+            live_coalesce: Duration::from_millis(5),
             max_incoming_message: 64 << 10,
             replay_read_delay: Duration::ZERO,
         }

@@ -94,6 +94,8 @@ struct Outbox {
     unflushed: bool,
     /// Event frames written since the counter was last updated.
     sent: u64,
+    /// Flushes since the counter was last updated.
+    flushes: u64,
 }
 
 impl Outbox {
@@ -129,15 +131,17 @@ enum SocketEvent {
 /// Reads one incoming message if there is one; otherwise writes queued
 /// frames until the socket would block, the queue is flushed, or the
 /// budget is spent.
+/// While `hold`, only reads.
 fn poll_socket(
     cx: &mut Context<'_>,
     socket: &mut WebSocket,
     out: &mut Outbox,
+    hold: bool,
 ) -> Poll<SocketEvent> {
     if let Poll::Ready(m) = Pin::new(&mut *socket).poll_next(cx) {
         return Poll::Ready(SocketEvent::Incoming(m));
     }
-    if out.queue.is_empty() && !out.unflushed {
+    if hold || (out.queue.is_empty() && !out.unflushed) {
         return Poll::Pending;
     }
     let mut budget = WRITE_BUDGET;
@@ -160,6 +164,7 @@ fn poll_socket(
     match Pin::new(&mut *socket).poll_flush(cx) {
         Poll::Ready(Ok(())) => {
             out.unflushed = false;
+            out.flushes += 1;
             Poll::Ready(SocketEvent::Wrote)
         }
         Poll::Ready(Err(_)) => Poll::Ready(SocketEvent::WriteFailed),
@@ -177,6 +182,13 @@ async fn recv_live(mode: &mut Mode) -> Result<LiveEvent, RecvError> {
 async fn fetched(fetch: &mut Option<Fetch>) -> Result<Vec<SeqEvent>, StoreError> {
     match fetch {
         Some(f) => f.future.as_mut().await,
+        None => pending().await,
+    }
+}
+
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t).await,
         None => pending().await,
     }
 }
@@ -269,12 +281,17 @@ impl Conn<'_> {
             i
         });
         let mut last_heard = Instant::now();
+        let coalesce = self.fh.config().live_coalesce;
+        // Live events wait (neither taken nor written) until then; see
+        // `FirehoseConfig::live_coalesce`.
+        let mut hold: Option<Instant> = None;
 
         loop {
             self.maybe_fetch();
+            let holding = hold.is_some();
             tokio::select! {
                 () = shutdown.cancelled() => return End::Shutdown,
-                ev = poll_fn(|cx| poll_socket(cx, socket, &mut self.out)) => match ev {
+                ev = poll_fn(|cx| poll_socket(cx, socket, &mut self.out, holding)) => match ev {
                     SocketEvent::Incoming(Some(Ok(msg))) => {
                         last_heard = Instant::now();
                         match msg {
@@ -289,8 +306,15 @@ impl Conn<'_> {
                     SocketEvent::Incoming(Some(Err(_)) | None) | SocketEvent::WriteFailed => {
                         return End::ClientGone
                     }
-                    SocketEvent::Wrote => self.count_sent(),
+                    SocketEvent::Wrote => {
+                        self.count_sent();
+                        let drained = self.out.queue.is_empty() && !self.out.unflushed;
+                        if drained && !coalesce.is_zero() && matches!(self.mode, Mode::Live(_)) {
+                            hold = Some(Instant::now() + coalesce);
+                        }
+                    }
                 },
+                () = until(hold), if holding => hold = None,
                 res = fetched(&mut self.fetch), if self.fetch.is_some() => {
                     let Some(fetch) = self.fetch.take() else { continue };
                     match res {
@@ -298,7 +322,7 @@ impl Conn<'_> {
                         Err(e) => return End::internal(&e),
                     }
                 }
-                r = recv_live(&mut self.mode), if matches!(self.mode, Mode::Live(_)) => {
+                r = recv_live(&mut self.mode), if !holding && matches!(self.mode, Mode::Live(_)) => {
                     if let Err(end) = self.on_live(r) {
                         return end;
                     }
@@ -323,6 +347,10 @@ impl Conn<'_> {
         let n = std::mem::take(&mut self.out.sent);
         if n > 0 {
             self.counters().frames_sent.fetch_add(n, Ordering::Relaxed);
+        }
+        let n = std::mem::take(&mut self.out.flushes);
+        if n > 0 {
+            self.counters().flushes.fetch_add(n, Ordering::Relaxed);
         }
     }
 

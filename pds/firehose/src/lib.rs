@@ -106,6 +106,7 @@ pub(crate) struct Counters {
     max_queued_frames: AtomicUsize,
     max_queued_bytes: AtomicUsize,
     frames_sent: AtomicU64,
+    flushes: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -205,6 +206,9 @@ pub struct FirehoseStats {
     pub events_broadcast: u64,
     /// Frames written to subscribers (events, info and error frames).
     pub frames_sent: u64,
+    /// Writes of queued frames to subscribers' sockets (each a flush,
+    /// often of several frames; see [`FirehoseConfig::live_coalesce`]).
+    pub flushes: u64,
     /// Connections ended with `ConsumerTooSlow`.
     pub consumer_too_slow: u64,
     /// Connections refused with `FutureCursor`.
@@ -357,6 +361,7 @@ impl Firehose {
             total_subscribers: c.total.load(Ordering::Relaxed),
             events_broadcast: c.events_broadcast.load(Ordering::Relaxed),
             frames_sent: c.frames_sent.load(Ordering::Relaxed),
+            flushes: c.flushes.load(Ordering::Relaxed),
             consumer_too_slow: c.too_slow.load(Ordering::Relaxed),
             future_cursor: c.future_cursor.load(Ordering::Relaxed),
             outdated_cursor: c.outdated_cursor.load(Ordering::Relaxed),

@@ -29,6 +29,7 @@ pds_testkit::both_backends!(
     pings_and_close,
     shutdown_closes_subscribers,
     invalidated_events_are_skipped,
+    live_events_coalesce,
 );
 
 /// Live only: events sequenced after the subscription, in order, intact;
@@ -552,4 +553,39 @@ async fn invalidated_events_are_skipped(db: &TestDb) {
     server.wait_live(1).await;
     let seqs = append(store, "did:plc:gone", 1, 10).await;
     assert_eq!(read_events(&mut client, 1).await, seqs);
+}
+
+/// Under load, live events that arrive while a subscriber is held after a
+/// write go out together in one write; the first event after a quiet spell
+/// goes out at once.
+async fn live_events_coalesce(db: &TestDb) {
+    let store = &db.store;
+    let config = FirehoseConfig {
+        live_coalesce: Duration::from_secs(1),
+        ..test_config()
+    };
+    let server = serve(store, config).await;
+    let mut client = server.connect(None).await;
+    server.wait_live(1).await;
+
+    let started = std::time::Instant::now();
+    let mut expected = append(store, "did:plc:first", 1, 10).await;
+    assert_eq!(read_events(&mut client, 1).await, expected);
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "the first event waited {:?}",
+        started.elapsed()
+    );
+    // Ten commits while the subscriber is held: one write for all of them.
+    for i in 0..10 {
+        expected.extend(append(store, &format!("did:plc:n{i}"), 1, 10).await);
+    }
+    assert_eq!(read_events(&mut client, 10).await, expected[1..]);
+    let stats = server.firehose.stats();
+    assert_eq!(stats.frames_sent, 11);
+    assert!(
+        stats.flushes <= 3,
+        "{} flushes for 11 frames",
+        stats.flushes
+    );
 }
