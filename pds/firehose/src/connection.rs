@@ -308,8 +308,12 @@ impl Conn<'_> {
                     }
                     SocketEvent::Wrote => {
                         self.count_sent();
+                        // Hold only once everything has gone out, the
+                        // ring included (a burst larger than the drain
+                        // limit goes on at once).
                         let drained = self.out.queue.is_empty() && !self.out.unflushed;
-                        if drained && !coalesce.is_zero() && matches!(self.mode, Mode::Live(_)) {
+                        let ring_empty = matches!(&self.mode, Mode::Live(rx) if rx.is_empty());
+                        if drained && ring_empty && !coalesce.is_zero() {
                             hold = Some(Instant::now() + coalesce);
                         }
                     }
@@ -463,7 +467,15 @@ impl Conn<'_> {
                 result = take_live(&mut self.out, &mut self.cursor, max_frames, max_bytes, ev);
                 if let Mode::Live(rx) = &mut self.mode {
                     for _ in 0..LIVE_DRAIN {
-                        if result.is_err() {
+                        // What is ready beyond half the caps stays in the
+                        // ring until this is written: a burst (after a
+                        // coalescing hold, say) is not a slow consumer. The
+                        // caps apply to events that arrive while the queue
+                        // cannot drain.
+                        if result.is_err()
+                            || self.out.frames >= max_frames / 2
+                            || self.out.bytes >= max_bytes / 2
+                        {
                             break;
                         }
                         match rx.try_recv() {

@@ -30,6 +30,7 @@ pds_testkit::both_backends!(
     shutdown_closes_subscribers,
     invalidated_events_are_skipped,
     live_events_coalesce,
+    coalesced_burst_is_not_too_slow,
 );
 
 /// Live only: events sequenced after the subscription, in order, intact;
@@ -588,4 +589,28 @@ async fn live_events_coalesce(db: &TestDb) {
         "{} flushes for 11 frames",
         stats.flushes
     );
+}
+
+/// A burst larger than the queue cap gathered during a coalescing hold is
+/// not a slow consumer: the client reads it all and stays connected.
+async fn coalesced_burst_is_not_too_slow(db: &TestDb) {
+    let store = &db.store;
+    let config = FirehoseConfig {
+        live_coalesce: Duration::from_millis(500),
+        max_queued_frames: 8,
+        ..test_config()
+    };
+    let server = serve(store, config).await;
+    let mut client = server.connect(None).await;
+    server.wait_live(1).await;
+    let mut expected = append(store, "did:plc:first", 1, 10).await;
+    assert_eq!(read_events(&mut client, 1).await, expected);
+    for i in 0..30 {
+        expected.extend(append(store, &format!("did:plc:n{i}"), 1, 10).await);
+    }
+    assert_eq!(read_events(&mut client, 30).await, expected[1..]);
+    let stats = server.firehose.stats();
+    assert_eq!(stats.consumer_too_slow, 0, "{stats:?}");
+    assert!(stats.max_queued_frames <= 8, "{stats:?}");
+    assert_eq!(stats.active_subscribers, 1);
 }
