@@ -41,10 +41,11 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::db::{now_ms, on_pool, Backend, Pool};
+use crate::db::{now_ms, on_pool, value_rows, Backend, Pool};
 use crate::error::{Result, StoreError};
 use crate::exec::Exec;
 use crate::inline::Arg;
+use crate::repo::keep_prepared;
 use crate::Store;
 
 /// PostgreSQL NOTIFY channel carrying the highest committed seq.
@@ -118,6 +119,9 @@ fn event_from_row(r: EventRow) -> SeqEvent {
     }
 }
 
+/// Events per INSERT statement (five parameters each).
+const EVENT_CHUNK: usize = 200;
+
 const EVENT_COLS: &str = "seq, did, event_type, event, invalidated, sequenced_at";
 
 /// Sequences `events` in `tx`. Must be the last thing the transaction does
@@ -139,34 +143,46 @@ pub(crate) async fn sequence_events(tx: &mut impl Exec, events: Vec<NewEvent>) -
     };
     let first = last - n + 1;
     let now = now_ms();
-    let mut seqs = Vec::with_capacity(events.len());
+    let mut rows = Vec::with_capacity(events.len());
     for (i, ev) in events.into_iter().enumerate() {
         let seq = first + i64::try_from(i).unwrap_or(i64::MAX);
         let bytes = (ev.encode)(seq, now);
-        tx.execute(
-            "INSERT INTO repo_seq (seq, did, event_type, event, invalidated, sequenced_at) \
-             VALUES ($1, $2, $3, $4, FALSE, $5)",
-            &[
-                Arg::Int(seq),
-                Arg::Text(&ev.did),
-                Arg::Text(&ev.event_type),
-                Arg::Blob(&bytes),
+        rows.push((seq, ev.did, ev.event_type, bytes));
+    }
+    // One statement per chunk of events; on PostgreSQL the last one also
+    // sends the NOTIFY, so the statements between taking the seq counter's
+    // row lock and committing (which every commit waits for) are two.
+    let last_s = last.to_string();
+    let chunks = rows.len().div_ceil(EVENT_CHUNK);
+    for (i, chunk) in rows.chunks(EVENT_CHUNK).enumerate() {
+        let mut args = Vec::with_capacity(chunk.len() * 5 + 2);
+        for (seq, did, event_type, bytes) in chunk {
+            args.extend([
+                Arg::Int(*seq),
+                Arg::Text(did),
+                Arg::Text(event_type),
+                Arg::Blob(bytes),
                 Arg::Int(now),
-            ],
-            true,
-        )
-        .await?;
-        seqs.push(seq);
+            ]);
+        }
+        let insert = format!(
+            "INSERT INTO repo_seq (seq, did, event_type, event, sequenced_at) VALUES {}",
+            value_rows(chunk.len(), 5)
+        );
+        let sql = if tx.backend() == Backend::Postgres && i + 1 == chunks {
+            args.extend([Arg::Text(SEQ_NOTIFY_CHANNEL), Arg::Text(&last_s)]);
+            format!(
+                "WITH inserted AS ({insert}) SELECT pg_notify(${}, ${})",
+                chunk.len() * 5 + 1,
+                chunk.len() * 5 + 2
+            )
+        } else {
+            insert
+        };
+        tx.execute(&sql, &args, keep_prepared(chunk.len(), EVENT_CHUNK))
+            .await?;
     }
-    if tx.backend() == Backend::Postgres {
-        let last_s = last.to_string();
-        tx.execute(
-            "SELECT pg_notify($1, $2)",
-            &[Arg::Text(SEQ_NOTIFY_CHANNEL), Arg::Text(&last_s)],
-            true,
-        )
-        .await?;
-    }
+    let seqs = rows.iter().map(|r| r.0).collect();
     tx.note_seq(last);
     Ok(seqs)
 }
