@@ -128,10 +128,9 @@ enum SocketEvent {
     WriteFailed,
 }
 
-/// Reads one incoming message if there is one; otherwise writes queued
-/// frames until the socket would block, the queue is flushed, or the
-/// budget is spent.
-/// While `hold`, only reads.
+/// Reads one incoming message if there is one; otherwise, unless `hold`,
+/// writes queued frames until the socket would block, the queue is
+/// flushed, or the budget is spent.
 fn poll_socket(
     cx: &mut Context<'_>,
     socket: &mut WebSocket,
