@@ -288,7 +288,11 @@ impl Conn<'_> {
         loop {
             self.maybe_fetch();
             let holding = hold.is_some();
+            // In this order: the socket before the ring, so a queue the
+            // socket can take is written before more live events join it,
+            // and only a queue the socket cannot drain reaches the caps.
             tokio::select! {
+                biased;
                 () = shutdown.cancelled() => return End::Shutdown,
                 ev = poll_fn(|cx| poll_socket(cx, socket, &mut self.out, holding)) => match ev {
                     SocketEvent::Incoming(Some(Ok(msg))) => {
