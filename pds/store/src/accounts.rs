@@ -13,7 +13,7 @@ use cid::Cid;
 use crate::db::{now_ms, on_pool, on_tx, Pool};
 use crate::error::{unique_violation, Result, StoreError};
 use crate::inline::Arg;
-use crate::repo::{apply_commit, delete_repo_data, CommitOutcome, RepoCommitData};
+use crate::repo::{apply_commit, delete_repo_data, CommitOutcome, RepoCommitData, RootGuard};
 use crate::sequencer::{sequence_events, NewEvent};
 use crate::Store;
 
@@ -326,7 +326,9 @@ impl Accounts<'_> {
             .map(|r| r.rows_affected()))?;
         }
         let outcome = match genesis {
-            Some(data) => apply_commit(&mut tx, &account.did, None, data).await?,
+            Some(data) => {
+                apply_commit(&mut tx, &account.did, RootGuard::Expect(None), data).await?
+            }
             None => CommitOutcome::default(),
         };
         self.store.commit(tx).await?;

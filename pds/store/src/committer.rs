@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::error::{Result, StoreError};
 use crate::exec::{run_ready, SqliteExec};
 use crate::inline::Settings;
-use crate::repo::{apply_commit, CommitOutcome, RepoCommitData};
+use crate::repo::{apply_commit, CommitOutcome, RepoCommitData, RootGuard};
 use crate::sequencer::publish_max;
 
 /// Commits per transaction at most.
@@ -174,8 +174,13 @@ fn commit_batch(c: &rusqlite::Connection, jobs: Vec<Job>, seq_watch: &watch::Sen
             data,
             reply,
         } = job;
-        let outcome =
-            run_ready(apply_commit(&mut exec, &did, expected.as_ref(), data)).and_then(|r| r);
+        let outcome = run_ready(apply_commit(
+            &mut exec,
+            &did,
+            RootGuard::Expect(expected.as_ref()),
+            data,
+        ))
+        .and_then(|r| r);
         match outcome {
             Ok(out) => match c.execute_batch("RELEASE repo_commit") {
                 Ok(()) => {

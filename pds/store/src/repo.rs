@@ -273,11 +273,14 @@ impl RepoWriteTxn {
         if let (None, Some(committer)) = (&pg, &store.inner.committer) {
             return committer.commit(did, expected, data).await;
         }
-        let mut tx = match pg {
-            Some(t) => WriteTx::from_pg(t),
-            None => store.begin_write().await?,
+        let (mut tx, root) = match pg {
+            Some(t) => (WriteTx::from_pg(t), RootGuard::Locked(current.as_ref())),
+            None => (
+                store.begin_write().await?,
+                RootGuard::Expect(expected.as_ref()),
+            ),
         };
-        let outcome = apply_commit(&mut tx, &did, expected.as_ref(), data).await?;
+        let outcome = apply_commit(&mut tx, &did, root, data).await?;
         store.commit(tx).await?;
         Ok(outcome)
     }
@@ -488,10 +491,23 @@ async fn drop_blob_refs(tx: &mut impl Exec, did: &str, uri: &str) -> Result<Vec<
 
 /// The body of every repo commit (also used by account creation), through
 /// a sqlx transaction or on the SQLite committer's connection.
+/// How a commit makes sure the repository's root is still the one it was
+/// built on.
+pub(crate) enum RootGuard<'a> {
+    /// This transaction read the root with `SELECT ... FOR UPDATE`
+    /// (PostgreSQL): no one else can move it, so it is not read again. (No
+    /// root means no row was locked; the insert of the first root still
+    /// fails with `RepoConflict` if another writer made one.)
+    Locked(Option<&'a RepoRoot>),
+    /// The root was read outside this transaction: it is read again, and
+    /// the commit fails with `RepoConflict` unless it is still this one.
+    Expect(Option<&'a Cid>),
+}
+
 pub(crate) async fn apply_commit(
     tx: &mut impl Exec,
     did: &str,
-    expected: Option<&Cid>,
+    root: RootGuard<'_>,
     data: RepoCommitData,
 ) -> Result<CommitOutcome> {
     let new_root = data
@@ -501,7 +517,10 @@ pub(crate) async fn apply_commit(
         check_block(cid, bytes)?;
     }
     let backend = tx.backend();
-    let current_rev = check_root(tx, did, expected).await?;
+    let (expected, current_rev) = match root {
+        RootGuard::Locked(r) => (r.map(|r| &r.cid), r.map(|r| r.rev.clone())),
+        RootGuard::Expect(e) => (e, check_root(tx, did, e).await?),
+    };
     if let Some(cur) = current_rev {
         if data.new_rev.as_str() <= cur.as_str() {
             return Err(StoreError::RevNotIncreasing {
