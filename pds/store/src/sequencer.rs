@@ -367,19 +367,35 @@ impl SeqSubscriber {
         max_wait: Duration,
     ) -> Result<Vec<SeqEvent>> {
         let deadline = tokio::time::Instant::now() + max_wait;
+        // The database is read when a seq past the cursor has been
+        // announced (a local commit, or NOTIFY from another process on
+        // PostgreSQL) and when the poll timer fires (SQLite announces
+        // nothing across processes), not on every wake-up: a reader that
+        // has just taken the last announced events would otherwise read
+        // again and find nothing, once per commit.
+        let mut poll = false;
         loop {
-            self.rx.borrow_and_update();
-            let events = self.store.sequencer().events_after(cursor, limit).await?;
-            if !events.is_empty() {
-                return Ok(events);
+            let announced = *self.rx.borrow_and_update();
+            if poll || announced > cursor {
+                let events = self.store.sequencer().events_after(cursor, limit).await?;
+                if !events.is_empty() {
+                    return Ok(events);
+                }
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
                 return Ok(Vec::new());
             }
             let wait = self.poll_interval.min(deadline - now);
-            // Either a notification or the poll timer; both lead to a re-read.
-            let _ = tokio::time::timeout(wait, self.rx.changed()).await;
+            poll = match tokio::time::timeout(wait, self.rx.changed()).await {
+                Ok(Ok(())) => false,
+                // The store is closing: only the timer is left.
+                Ok(Err(_)) => {
+                    tokio::time::sleep(wait).await;
+                    true
+                }
+                Err(_) => true,
+            };
         }
     }
 }
