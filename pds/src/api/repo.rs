@@ -76,9 +76,18 @@ async fn writable<E>(
     auth: &AccessStandard,
     repo: &AtIdentifier,
 ) -> Result<(String, PrivateKey), XrpcError<E>> {
-    let account = find_account(state, repo).await?.ok_or_else(|| {
-        XrpcError::invalid_request(format!("Could not find repo: {}", repo.as_str()))
-    })?;
+    // The caller's own repo by DID (the usual case): the account read while
+    // authenticating this request, rather than the same row again.
+    let fetched;
+    let account = match repo {
+        AtIdentifier::Did(did) if did.as_str() == auth.did => &auth.account,
+        _ => {
+            fetched = find_account(state, repo).await?.ok_or_else(|| {
+                XrpcError::invalid_request(format!("Could not find repo: {}", repo.as_str()))
+            })?;
+            &fetched
+        }
+    };
     if account.status == AccountStatus::Deactivated || account.deactivated_at.is_some() {
         return Err(XrpcError::invalid_request("Account is deactivated"));
     }
@@ -95,7 +104,7 @@ async fn writable<E>(
         ));
     }
     let key = account_signing_key(state, &account.did).await?;
-    Ok((account.did, key))
+    Ok((account.did.clone(), key))
 }
 
 /// The `#atproto` verification key of the account's DID document, if it
