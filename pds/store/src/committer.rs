@@ -184,9 +184,7 @@ fn commit_batch(c: &rusqlite::Connection, jobs: Vec<Job>, seq_watch: &watch::Sen
         match outcome {
             Ok(out) => match c.execute_batch("RELEASE repo_commit") {
                 Ok(()) => {
-                    if let Some(s) = exec.last_seq {
-                        last_seq = Some(last_seq.map_or(s, |l| l.max(s)));
-                    }
+                    last_seq = last_seq.max(exec.last_seq);
                     applied.push((reply, out));
                 }
                 Err(e) => {

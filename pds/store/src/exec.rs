@@ -85,7 +85,7 @@ impl Exec for WriteTx {
     }
 
     fn note_seq(&mut self, seq: i64) {
-        self.last_seq = Some(self.last_seq.map_or(seq, |s| s.max(seq)));
+        self.last_seq = self.last_seq.max(Some(seq));
     }
 }
 
@@ -151,7 +151,7 @@ impl Exec for SqliteExec<'_> {
     }
 
     fn note_seq(&mut self, seq: i64) {
-        self.last_seq = Some(self.last_seq.map_or(seq, |s| s.max(seq)));
+        self.last_seq = self.last_seq.max(Some(seq));
     }
 }
 
