@@ -186,14 +186,14 @@ pub(crate) fn execute(
     args: &[Arg<'_>],
     cache: bool,
 ) -> rusqlite::Result<u64> {
+    fn run(stmt: &mut Statement<'_>, args: &[Arg<'_>]) -> rusqlite::Result<usize> {
+        bind(stmt, args)?;
+        stmt.raw_execute()
+    }
     let n = if cache {
-        let mut stmt = c.prepare_cached(sql)?;
-        bind(&mut stmt, args)?;
-        stmt.raw_execute()?
+        run(&mut *c.prepare_cached(sql)?, args)?
     } else {
-        let mut stmt = c.prepare(sql)?;
-        bind(&mut stmt, args)?;
-        stmt.raw_execute()?
+        run(&mut c.prepare(sql)?, args)?
     };
     Ok(u64::try_from(n).unwrap_or(u64::MAX))
 }
